@@ -1,0 +1,57 @@
+# Every target sets itself up: a fresh clone with Python 3.11 and pip needs nothing else.
+# The virtual environment lives in .venv and holds exactly the versions in requirements.lock.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Notebooks are executed and tested without progress bars, so stored outputs hold no timings.
+export RNNCOURSE_NO_PROGRESS := 1
+# Threads fixed so float results do not depend on how many cores the machine has.
+export OMP_NUM_THREADS := 2
+export MKL_NUM_THREADS := 2
+
+NBVAL_FLAGS := --nbval --nbval-current-env --nbval-cell-timeout=300 \
+               --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+.PHONY: help venv test unit book lab refresh refresh-all clean
+
+help:
+	@echo "make book     build the HTML book into _build/html"
+	@echo "make test     unit tests, grading tests and nbval over every chapter"
+	@echo "make lab      open the chapters in JupyterLab with the course environment"
+	@echo "make refresh NB=chapters/01_sequences.ipynb   re-execute one notebook in place"
+	@echo "make clean    remove build output (keeps .venv; 'make distclean' removes it too)"
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+	    -c requirements.lock -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests chapters $(NBVAL_FLAGS)
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab chapters
+
+refresh: $(STAMP)
+	@test -n "$(NB)" || { echo "usage: make refresh NB=chapters/NAME.ipynb"; exit 2; }
+	$(BIN)/python tools/execute_notebook.py $(NB)
+
+refresh-all: $(STAMP)
+	for nb in chapters/*.ipynb; do $(BIN)/python tools/execute_notebook.py $$nb || exit 1; done
+
+clean:
+	rm -rf _build .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV)
