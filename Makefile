@@ -32,10 +32,10 @@ $(STAMP): pyproject.toml requirements.lock
 venv: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests chapters $(NBVAL_FLAGS)
+	$(BIN)/python -m pytest rnncourse tests chapters $(NBVAL_FLAGS)
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest rnncourse tests
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going

@@ -94,4 +94,4 @@ class NGramModel:
         p = probs[tuple(windows.T)]  # (M,)
         if (p == 0).any():
             return math.inf
-        return float(-torch.log2(p).mean())
+        return float(-torch.log2(p).mean()) + 0.0  # + 0.0 turns -0.0 into 0.0
