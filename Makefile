@@ -14,7 +14,7 @@ export MKL_NUM_THREADS := 2
 NBVAL_FLAGS := --nbval --nbval-current-env --nbval-cell-timeout=300 \
                --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help venv test unit book lab refresh refresh-all clean
+.PHONY: help venv browser test unit book lab refresh refresh-all clean distclean exercises grade
 
 help:
 	@echo "make book     build the HTML book into _build/html"
@@ -22,6 +22,8 @@ help:
 	@echo "make lab      open the chapters in JupyterLab with the course environment"
 	@echo "make refresh NB=chapters/01_sequences.ipynb   re-execute one notebook in place"
 	@echo "make clean    remove build output (keeps .venv; 'make distclean' removes it too)"
+	@echo "make exercises   build every exercise set (student notebooks in exercises/)"
+	@echo "make grade NB=exercises/01_sequences_are_not_iid.ipynb   grade one notebook"
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +33,13 @@ $(STAMP): pyproject.toml requirements.lock
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# The browser test (tests/test_book_in_browser.py) drives Debian's Chromium with Playwright.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	    echo "Installing Debian's chromium for the browser test (needs root)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest rnncourse tests chapters $(NBVAL_FLAGS)
 
 unit: $(STAMP)
@@ -50,8 +58,18 @@ refresh: $(STAMP)
 refresh-all: $(STAMP)
 	for nb in chapters/*.ipynb; do $(BIN)/python tools/execute_notebook.py $$nb || exit 1; done
 
+# Exercise sets (otter-grader): see exercises/README.md.
+exercises: $(STAMP)
+	$(BIN)/python -m rnncourse.grading build
+
+TIMEOUT ?= 300
+CELL_TIMEOUT ?= 60
+grade: $(STAMP)
+	@test -n "$(NB)" || { echo "usage: make grade NB=path/to/notebook.ipynb [TIMEOUT=300] [CELL_TIMEOUT=60]"; exit 2; }
+	$(BIN)/python -m rnncourse.grading grade "$(NB)" --timeout $(TIMEOUT) --cell-timeout $(CELL_TIMEOUT)
+
 clean:
-	rm -rf _build .pytest_cache
+	rm -rf _build .pytest_cache conf.py
 
 distclean: clean
 	rm -rf $(VENV)
