@@ -19,7 +19,7 @@ NBVAL_FLAGS := --nbval --nbval-current-env --nbval-cell-timeout=300 \
 help:
 	@echo "make book     build the HTML book into _build/html"
 	@echo "make test     unit tests, grading tests and nbval over every chapter"
-	@echo "make lab      open the chapters in JupyterLab with the course environment"
+	@echo "make lab      open JupyterLab (chapters/ and exercises/) in the course environment"
 	@echo "make refresh NB=chapters/01_sequences.ipynb   re-execute one notebook in place"
 	@echo "make clean    remove build output (keeps .venv; 'make distclean' removes it too)"
 	@echo "make exercises   build every exercise set (student notebooks in exercises/)"
@@ -49,7 +49,7 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab chapters
+	$(BIN)/jupyter lab .
 
 refresh: $(STAMP)
 	@test -n "$(NB)" || { echo "usage: make refresh NB=chapters/NAME.ipynb"; exit 2; }
@@ -60,13 +60,13 @@ refresh-all: $(STAMP)
 
 # Exercise sets (otter-grader): see exercises/README.md.
 exercises: $(STAMP)
-	$(BIN)/python -m rnncourse.grading build
+	$(BIN)/python tools/grading.py build $(if $(SET),--set $(SET))
 
 TIMEOUT ?= 300
 CELL_TIMEOUT ?= 60
 grade: $(STAMP)
 	@test -n "$(NB)" || { echo "usage: make grade NB=path/to/notebook.ipynb [TIMEOUT=300] [CELL_TIMEOUT=60]"; exit 2; }
-	$(BIN)/python -m rnncourse.grading grade "$(NB)" --timeout $(TIMEOUT) --cell-timeout $(CELL_TIMEOUT)
+	$(BIN)/python tools/grading.py grade "$(NB)" --timeout $(TIMEOUT) --cell-timeout $(CELL_TIMEOUT)
 
 clean:
 	rm -rf _build .pytest_cache conf.py
