@@ -1,0 +1,91 @@
+"""Truncated backpropagation through time: chunks of k steps, the hidden state carried and detached.
+
+Taught in chapter 4 (backpropagation through time). References: R. J. Williams and J. Peng,
+"An efficient gradient-based algorithm for on-line training of recurrent network
+trajectories", Neural Computation 2 (1990); I. Sutskever, "Training recurrent neural
+networks", PhD thesis, Toronto (2013), section 2.8.6.
+
+A long sequence x_1..x_S is cut into chunks of k steps. Each chunk is one optimiser step:
+the forward pass starts from the state the previous chunk ended in, so the model still
+*sees* the whole past, but that state is ``detach()``-ed, so the gradient stops at the
+chunk's start. A loss term at step t therefore trains the weights only through the steps
+since its chunk began (between 1 and k of them), and the graph kept for ``backward()``
+holds k steps, whatever S is.
+
+Forgetting the ``detach()`` links each chunk's graph to the previous chunk's, whose saved
+tensors the previous ``backward()`` has already freed: the second ``backward()`` raises
+"Trying to backward through the graph a second time".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from rnncourse._validation import check_ndim, check_tensor
+
+__all__ = ["TruncatedBPTT"]
+
+
+class TruncatedBPTT:
+    """A ``loss_fn`` for :func:`rnncourse.train.train` that walks a long sequence k steps at a time.
+
+    Step s of training takes chunk ``s % n_chunks`` (x_{ck+1}..x_{ck+k} for chunk c), runs
+    ``model(x_chunk, h)`` from the carried state ``h`` (zeros at the start of the sequence,
+    chunk 0), keeps the new state detached for the next call, and returns
+    ``loss(output, target_chunk)``.
+
+    Args:
+        x: (S, N, H_in), the long sequence (time-major, as ``ElmanRNN`` with
+            ``batch_first=False`` takes it).
+        target: (S, N, ...) targets aligned with ``x``.
+        k: the truncation length, 1 <= k <= S; S must be a multiple of k.
+        loss: ``loss(output, target_chunk) -> scalar``; ``output`` is the first thing the
+            model returns, (k, N, ·).
+        detach: keep True. False reproduces the bug the chapter demonstrates.
+
+    The model must be called as ``model(x_chunk, h_0) -> (output, h_n)`` like ``nn.RNN``
+    (e.g. ``rnncourse.elman.ElmanRNN`` followed by a readout).
+
+    Example:
+        >>> from rnncourse.elman import ElmanRNN
+        >>> tbptt = TruncatedBPTT(torch.zeros(12, 2, 1), torch.zeros(12, 2, 3), k=4,
+        ...                       loss=lambda out, z: (out - z).pow(2).mean())
+        >>> tbptt.n_chunks
+        3
+        >>> tbptt(ElmanRNN(1, 3), step=0).item() >= 0
+        True
+    """
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        target: torch.Tensor,
+        k: int,
+        loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        *,
+        detach: bool = True,
+    ) -> None:
+        x = check_tensor("x", x)
+        check_ndim("x", x, (3,), "(S, N, H_in)")
+        target = check_tensor("target", target)
+        S = x.shape[0]
+        if tuple(target.shape[:2]) != tuple(x.shape[:2]):
+            raise ValueError(f"target: expected leading shape {tuple(x.shape[:2])} (S, N) "
+                             f"like x, got {tuple(target.shape[:2])}")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= S or S % k:
+            raise ValueError(f"k: expected an int in [1, {S}] that divides S = {S}, got {k!r}")
+        self.x, self.target, self.k, self.loss, self.detach = x, target, k, loss, detach
+        self.n_chunks = S // k
+        self.h: torch.Tensor | None = None  # the carried state, (1, N, H)
+
+    def __call__(self, model: nn.Module, step: int) -> torch.Tensor:
+        c = step % self.n_chunks
+        if c == 0:
+            self.h = None  # a new pass over the sequence starts from h_0 = 0
+        chunk = slice(c * self.k, (c + 1) * self.k)
+        output, h_n = model(self.x[chunk], self.h)  # (k, N, ·), (1, N, H)
+        self.h = h_n.detach() if self.detach else h_n
+        return self.loss(output, self.target[chunk])

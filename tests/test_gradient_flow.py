@@ -1,0 +1,83 @@
+"""dh_T/dh_k as a product of diag(tanh') W_hh factors, checked against autograd; spectral scaling."""
+
+import pytest
+import torch
+
+from rnncourse.elman import ElmanRNN
+from rnncourse.gradient_flow import jacobian_norms, scale_to_spectral_radius, spectral_radius
+
+
+def _trajectory(rho: float, T: int = 12, H: int = 6, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    model = ElmanRNN(2, H, dtype=torch.float64, generator=g)
+    with torch.no_grad():
+        model.W_hh.copy_(scale_to_spectral_radius(torch.randn(H, H, generator=g, dtype=torch.float64), rho))
+    x = torch.randn(T, 2, generator=g, dtype=torch.float64)
+    return model, x
+
+
+@pytest.mark.parametrize("rho", [0.5, 1.5])
+def test_jacobian_norms_match_autograd(rho):
+    """Entry d equals the 2-norm of the autograd Jacobian of h_T with respect to h_{T-d}."""
+    model, x = _trajectory(rho)
+    T = x.shape[0]
+    with torch.no_grad():
+        h, _ = model(x)
+    norms = jacobian_norms(model.W_hh.detach(), h)
+    assert norms.shape == (T + 1,)
+    states = torch.cat([torch.zeros(1, 6, dtype=torch.float64), h])  # h_0..h_T
+
+    for d in [0, 1, 5, T]:
+        k = T - d
+
+        def h_T_from(h_k, k=k):
+            if k == T:
+                return h_k
+            _, h_n = model(x[k:], h_k.reshape(1, 6))  # run steps k+1..T from h_k
+            return h_n[0]
+
+        J = torch.autograd.functional.jacobian(h_T_from, states[k])  # (H, H)
+        assert abs(float(torch.linalg.matrix_norm(J, ord=2)) - float(norms[d])) < 1e-10 * max(1.0, float(norms[d]))
+
+
+@pytest.mark.parametrize("rho", [0.5, 0.9, 1.1, 2.0])
+def test_norms_never_exceed_sigma_max_to_the_distance(rho):
+    """|tanh'| <= 1, so ||dh_T/dh_{T-d}|| <= sigma_max(W_hh)^d (Pascanu et al., 2013)."""
+    model, x = _trajectory(rho, T=40)
+    with torch.no_grad():
+        h, _ = model(x)
+    W = model.W_hh.detach()
+    sigma = float(torch.linalg.matrix_norm(W, ord=2))
+    norms = jacobian_norms(W, h)
+    bound = sigma ** torch.arange(41, dtype=torch.float64)
+    assert bool((norms <= bound * (1 + 1e-10)).all())
+
+
+def test_linear_regime_is_the_power_of_w_hh():
+    """With h_t = 0 (tanh' = 1) the product is W_hh^d: a diagonal 0.5 gives 0.5^d."""
+    norms = jacobian_norms(torch.diag(torch.tensor([0.5, -0.25], dtype=torch.float64)),
+                           torch.zeros(4, 2, dtype=torch.float64))
+    torch.testing.assert_close(norms, torch.tensor([1.0, 0.5, 0.25, 0.125, 0.0625], dtype=torch.float64))
+
+
+def test_scale_to_spectral_radius():
+    W = torch.randn(8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    for rho in [0.5, 1.0, 1.5]:
+        assert abs(spectral_radius(scale_to_spectral_radius(W, rho)) - rho) < 1e-12
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: spectral_radius(torch.zeros(2, 3)), "W: expected shape (2, 2), got (2, 3)"),
+        (lambda: spectral_radius(torch.zeros(3)), "W: expected 2 dimensions (H, H), got 1 (shape (3,))"),
+        (lambda: scale_to_spectral_radius(torch.eye(2), 0), "rho: expected a positive number, got 0"),
+        (lambda: scale_to_spectral_radius(torch.zeros(2, 2), 1.0),
+         "W: expected a matrix with a nonzero eigenvalue, got spectral radius 0"),
+        (lambda: jacobian_norms(torch.eye(2), torch.zeros(3, 4)), "h: expected shape (3, 2), got (3, 4)"),
+    ],
+)
+def test_bad_input_raises(call, message):
+    with pytest.raises(ValueError) as info:
+        call()
+    assert str(info.value) == message
