@@ -1,0 +1,262 @@
+"""Synthetic sequence-classification tasks that put the deciding evidence in known places.
+
+Taught in chapter 6 (which readout of h_1..h_T to classify from). Each task returns a
+:class:`LabelledBatch` of padded token ids, true lengths and labels, so the same model and
+readouts run on all of them. Token id 0 is padding everywhere.
+
+* :func:`position_task`: the token at position p of a length-T sequence (announced by a
+  marker at p - 1) decides the label; the same tokens fill every other step. Tests how
+  well h_T remembers x_p for p << T.
+* :func:`spread_evidence_task`: several +/- tokens scattered through the sequence; the
+  label is their majority. No single step decides.
+* :func:`end_evidence_task`: the label is the last real token; the same tokens also occur
+  earlier as distractors.
+* :func:`negation_task`: short sentences from a small vocabulary ("the plot was not very
+  good"); the label is the adjective's sentiment, flipped by a preceding "not"/"never".
+  A bag of words cannot represent this (it is an XOR of adjective and negator).
+
+All functions take an explicit ``torch.Generator`` and are deterministic given it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = [
+    "NEGATION_VOCAB",
+    "LabelledBatch",
+    "decode_sentence",
+    "end_evidence_task",
+    "negation_task",
+    "position_task",
+    "spread_evidence_task",
+]
+
+PAD = 0
+MARKER = 1  # position_task: marks the step before the deciding token
+SIGNAL_A, SIGNAL_B = 1, 2  # the two label-carrying tokens of the synthetic tasks
+FIRST_NOISE = 3  # ids FIRST_NOISE .. vocab_size - 1 are noise tokens
+
+
+@dataclass(frozen=True)
+class LabelledBatch:
+    """A padded batch: ``tokens`` (N, L) int64 (0 after each length), ``lengths`` (N,),
+    ``labels`` (N,) in {0, 1}, and ``positions`` (N,), the 1-based step that decides the
+    label where one step does (``position_task``, ``end_evidence_task``), else None."""
+
+    tokens: torch.Tensor
+    lengths: torch.Tensor
+    labels: torch.Tensor
+    positions: torch.Tensor | None = None
+
+
+def _check_count(name: str, value: object, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
+    return value
+
+
+def _draw_lengths(n: int, lengths: int | tuple[int, int], minimum: int,
+                  generator: torch.Generator | None) -> torch.Tensor:
+    """Lengths uniform in [lo, hi] (or all equal to an int)."""
+    lo, hi = (lengths, lengths) if isinstance(lengths, int) else tuple(lengths)
+    if isinstance(lo, bool) or not isinstance(lo, int) or not isinstance(hi, int) or lo < minimum \
+            or hi < lo:
+        raise ValueError(f"lengths: expected an int or a pair (lo, hi) with {minimum} <= lo <= hi, "
+                         f"got {lengths!r}")
+    return torch.randint(lo, hi + 1, (n,), generator=generator)  # (N,)
+
+
+def _noise(n: int, max_len: int, lengths: torch.Tensor, vocab_size: int,
+           generator: torch.Generator | None) -> torch.Tensor:
+    """Noise tokens at the real steps, padding after."""
+    if vocab_size <= FIRST_NOISE:
+        raise ValueError(f"vocab_size: expected at least {FIRST_NOISE + 1} (padding, two signal "
+                         f"tokens, one noise token), got {vocab_size!r}")
+    tokens = torch.randint(FIRST_NOISE, vocab_size, (n, max_len), generator=generator)  # (N, L)
+    real = torch.arange(max_len).unsqueeze(0) < lengths.unsqueeze(1)  # (N, L)
+    return tokens.masked_fill(~real, PAD)
+
+
+def position_task(
+    n: int,
+    lengths: int | tuple[int, int],
+    *,
+    vocab_size: int = 12,
+    relative_position: float | None = None,
+    generator: torch.Generator | None = None,
+) -> LabelledBatch:
+    """Label = which half of the vocabulary the token x_p belongs to, p marked by x_{p-1} = MARKER.
+
+    Every step holds a content token (ids 2..vocab_size-1, uniform), except step p - 1,
+    which holds the marker (id 1). The label is 1 if x_p is in the upper half of the
+    content ids. The same content tokens occur everywhere else as distractors, so a model
+    cannot just ignore them: it must notice the marker, keep x_p, and hold it to the end.
+
+    Args:
+        n: number of sequences.
+        lengths: T for every sequence, or a range (lo, hi) to draw T uniformly from (T >= 2).
+        vocab_size: V >= 4.
+        relative_position: if given, p = max(2, ceil(relative_position * T)) (1.0 is the
+            last step); otherwise p is uniform in 2..T.
+        generator: random source.
+
+    Returns a :class:`LabelledBatch` with ``positions`` = p (1-based).
+    """
+    n = _check_count("n", n)
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 4:
+        raise ValueError(f"vocab_size: expected an int >= 4 (padding, marker, two content "
+                         f"tokens), got {vocab_size!r}")
+    T = _draw_lengths(n, lengths, 2, generator)  # (N,)
+    L = int(T.max())
+    tokens = torch.randint(MARKER + 1, vocab_size, (n, L), generator=generator)  # (N, L)
+    tokens = tokens.masked_fill(torch.arange(L).unsqueeze(0) >= T.unsqueeze(1), PAD)
+    if relative_position is None:
+        p = (torch.rand(n, generator=generator) * (T - 1)).long() + 2  # (N,) uniform in 2..T
+    else:
+        if not isinstance(relative_position, int | float) or not 0 < relative_position <= 1:
+            raise ValueError(f"relative_position: expected a number in (0, 1], "
+                             f"got {relative_position!r}")
+        p = torch.ceil(relative_position * T.double()).long().clamp(2)  # (N,)
+    rows = torch.arange(n)
+    tokens[rows, p - 2] = MARKER
+    first_upper = MARKER + 1 + (vocab_size - MARKER - 1) // 2
+    labels = (tokens[rows, p - 1] >= first_upper).long()  # (N,)
+    return LabelledBatch(tokens, T, labels, p)
+
+
+def spread_evidence_task(
+    n: int,
+    lengths: int | tuple[int, int],
+    *,
+    vocab_size: int = 12,
+    n_evidence: tuple[int, ...] = (3, 5, 7),
+    generator: torch.Generator | None = None,
+) -> LabelledBatch:
+    """Label = 1 if most evidence tokens are "+" (id 2) rather than "-" (id 1).
+
+    Each sequence holds k evidence tokens (k drawn from ``n_evidence``, all odd, so there
+    is no tie) at random distinct positions; the rest is noise.
+    """
+    n = _check_count("n", n)
+    if not n_evidence or any(not isinstance(k, int) or k < 1 or k % 2 == 0 for k in n_evidence):
+        raise ValueError(f"n_evidence: expected odd positive ints, got {n_evidence!r}")
+    T = _draw_lengths(n, lengths, max(n_evidence), generator)  # (N,)
+    tokens = _noise(n, int(T.max()), T, vocab_size, generator)  # (N, L)
+    choice = torch.randint(0, len(n_evidence), (n,), generator=generator)
+    k = torch.tensor(n_evidence)[choice]  # (N,)
+    # k distinct random real positions per row: the k smallest of random keys, with the
+    # padding keyed last so it is never chosen
+    keys = torch.rand(tokens.shape, generator=generator).masked_fill(tokens == PAD, 2.0)  # (N, L)
+    rank = keys.argsort(1).argsort(1)  # (N, L): rank of each step's key within its row
+    evidence = rank < k.unsqueeze(1)  # (N, L), k True per row
+    signs = torch.randint(0, 2, tokens.shape, generator=generator)  # (N, L): 1 means "+"
+    tokens = torch.where(evidence, SIGNAL_A + signs, tokens)
+    labels = (2 * (signs * evidence).sum(1) > k).long()  # (N,) majority of the k signs
+    return LabelledBatch(tokens, T, labels)
+
+
+def end_evidence_task(
+    n: int,
+    lengths: int | tuple[int, int],
+    *,
+    vocab_size: int = 12,
+    distractor_rate: float = 0.3,
+    generator: torch.Generator | None = None,
+) -> LabelledBatch:
+    """Label = which signal token (1 or 2) is the last real token x_T.
+
+    Before the end, each step is a signal token with probability ``distractor_rate``
+    (either one, at random), else noise: only the last one counts.
+    """
+    n = _check_count("n", n)
+    if not 0 <= distractor_rate <= 1:
+        raise ValueError(f"distractor_rate: expected a number in [0, 1], got {distractor_rate!r}")
+    T = _draw_lengths(n, lengths, 1, generator)  # (N,)
+    tokens = _noise(n, int(T.max()), T, vocab_size, generator)  # (N, L)
+    draw = torch.rand(tokens.shape, generator=generator) < distractor_rate
+    distractors = SIGNAL_A + torch.randint(0, 2, tokens.shape, generator=generator)
+    tokens = torch.where(draw & (tokens != PAD), distractors, tokens)
+    labels = torch.randint(0, 2, (n,), generator=generator)  # (N,)
+    tokens[torch.arange(n), T - 1] = SIGNAL_A + labels
+    return LabelledBatch(tokens, T, labels, T.clone())
+
+
+# --- negation sentences -------------------------------------------------------------------
+
+_POSITIVE = ("good", "great", "fun", "nice", "clever")
+_NEGATIVE = ("bad", "dull", "awful", "boring", "silly")
+_NEGATORS = ("not", "never")
+_SUBJECTS = ("the movie", "the film", "the plot", "the ending", "it")
+_VERBS = ("was", "is", "seemed")
+_INTENSIFIERS = ("very", "really", "quite")
+_OPENERS = ("honestly", "i think", "overall")
+
+NEGATION_VOCAB: tuple[str, ...] = ("<pad>", *sorted(
+    {w for phrase in (*_SUBJECTS, *_VERBS, *_INTENSIFIERS, *_OPENERS) for w in phrase.split()}
+    | set(_POSITIVE) | set(_NEGATIVE) | set(_NEGATORS)
+))
+_INDEX = {w: i for i, w in enumerate(NEGATION_VOCAB)}
+
+
+def _phrase_table(phrases: tuple[str, ...]) -> torch.Tensor:
+    """Ids of each phrase, one row per phrase, padded with PAD to the longest."""
+    width = max(len(p.split()) for p in phrases)
+    return torch.tensor([[_INDEX[w] for w in p.split()] + [PAD] * (width - len(p.split()))
+                         for p in phrases])  # (len(phrases), width)
+
+
+_TABLES = {"opener": _phrase_table(_OPENERS), "subject": _phrase_table(_SUBJECTS),
+           "verb": _phrase_table(_VERBS), "negator": _phrase_table(_NEGATORS),
+           "intensifier": _phrase_table(_INTENSIFIERS), "positive": _phrase_table(_POSITIVE),
+           "negative": _phrase_table(_NEGATIVE)}
+
+
+def negation_task(
+    n: int, *, negation_rate: float = 0.5, generator: torch.Generator | None = None
+) -> LabelledBatch:
+    """Sentences "[opener] subject verb [not|never] [intensifier] adjective"; label 1 = positive.
+
+    The label is the adjective's sentiment, flipped when a negator is present. Half the
+    adjectives are positive; a negator appears with probability ``negation_rate``. Ids
+    index :data:`NEGATION_VOCAB`; :func:`decode_sentence` turns a row back into words.
+    """
+    n = _check_count("n", n)
+    if not 0 <= negation_rate <= 1:
+        raise ValueError(f"negation_rate: expected a number in [0, 1], got {negation_rate!r}")
+    u = torch.rand(n, 4, generator=generator)  # (N, 4)
+    opener, negated, intense, positive = (u < torch.tensor([0.3, negation_rate, 0.4, 0.5])).T
+    picks = torch.randint(0, 2**20, (n, 6), generator=generator)  # (N, 6): which word of each kind
+
+    def choose(table: torch.Tensor, column: int) -> torch.Tensor:  # rows of a phrase table
+        return table[picks[:, column] % len(table)]
+
+    adjective = torch.where(positive, choose(_TABLES["positive"], 5)[:, 0],
+                            choose(_TABLES["negative"], 5)[:, 0])  # (N,)
+    slots = torch.cat([  # (N, 8): every phrase in its slot, PAD where it is absent
+        choose(_TABLES["opener"], 0) * opener.unsqueeze(1),  # (N, 2)
+        choose(_TABLES["subject"], 1),  # (N, 2)
+        choose(_TABLES["verb"], 2),  # (N, 1)
+        choose(_TABLES["negator"], 3) * negated.unsqueeze(1),  # (N, 1)
+        choose(_TABLES["intensifier"], 4) * intense.unsqueeze(1),  # (N, 1)
+        adjective.unsqueeze(1),  # (N, 1)
+    ], dim=1)
+    # move the PADs to the end of each row, keeping the words in order
+    order = (slots == PAD).long().sort(dim=1, stable=True).indices  # (N, 8)
+    tokens = slots.gather(1, order)  # (N, 8)
+    lengths = (tokens != PAD).sum(1)  # (N,)
+    tokens = tokens[:, : int(lengths.max())]  # (N, L)
+    labels = (positive != negated).long()  # (N,)
+    return LabelledBatch(tokens, lengths, labels)
+
+
+def decode_sentence(tokens: torch.Tensor, length: int | None = None) -> list[str]:
+    """The words of one row of :func:`negation_task` ids, up to ``length`` (default: to the padding)."""
+    ids = [int(i) for i in tokens]
+    if length is None:
+        length = next((k for k, i in enumerate(ids) if i == PAD), len(ids))
+    if any(not 0 <= i < len(NEGATION_VOCAB) for i in ids[:length]):
+        raise ValueError(f"tokens: expected ids in [0, {len(NEGATION_VOCAB) - 1}], got {ids[:length]}")
+    return [NEGATION_VOCAB[i] for i in ids[:length]]
