@@ -18,7 +18,7 @@ PYTEST_PARALLEL := -n 2 --dist loadfile
 NBVAL_FLAGS := --nbval --nbval-current-env --nbval-cell-timeout=300 \
                --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help venv browser test unit book lab refresh refresh-all clean distclean exercises grade
+.PHONY: help venv browser test unit book lab refresh refresh-all clean distclean exercises grade bench
 
 help:
 	@echo "make book     build the HTML book into _build/html"
@@ -27,6 +27,7 @@ help:
 	@echo "make refresh NB=chapters/01_sequences.ipynb   re-execute one notebook in place"
 	@echo "make clean    remove build output (keeps .venv; 'make distclean' removes it too)"
 	@echo "make exercises   build every exercise set (student notebooks in exercises/)"
+	@echo "make bench    time the fastest from-scratch RNN against torch.nn.RNN"
 	@echo "make grade NB=exercises/01_sequences_are_not_iid.ipynb   grade one notebook"
 
 $(STAMP): pyproject.toml requirements.lock
@@ -71,6 +72,11 @@ CELL_TIMEOUT ?= 60
 grade: $(STAMP)
 	@test -n "$(NB)" || { echo "usage: make grade NB=path/to/notebook.ipynb [TIMEOUT=300] [CELL_TIMEOUT=60]"; exit 2; }
 	$(BIN)/python tools/grading.py grade "$(NB)" --timeout $(TIMEOUT) --cell-timeout $(CELL_TIMEOUT)
+
+# Benchmark (not a test): the course's fastest from-scratch RNN against torch.nn.RNN and a
+# plain loop, N=64 L=100 H_in=128 H=256 float32 forward+backward, on both cores.
+bench: $(STAMP)
+	$(BIN)/python -m rnncourse.bench --threads 2
 
 clean:
 	rm -rf _build .pytest_cache conf.py
