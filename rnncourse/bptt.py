@@ -200,7 +200,7 @@ def rnn_backward(cache: ForwardCache, dy: torch.Tensor, *, per_step: bool = Fals
     """
     if not isinstance(cache, ForwardCache):
         # ValueError, not TypeError: the course's one exception type for bad input (STYLE.md 5)
-        raise ValueError(f"cache: expected a ForwardCache, got {type(cache).__name__}")  # noqa: TRY004
+        raise ValueError(f"cache: expected a ForwardCache, got {type(cache).__name__}")
     L, N, _ = cache.x.shape
     H_out, H = cache.W_hy.shape
     check_shape("dy", check_tensor("dy", dy), (L, N, H_out))

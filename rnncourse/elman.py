@@ -177,7 +177,7 @@ class ElmanRNN(nn.Module):
             h_0 = None if h_0 is None else h_0.unsqueeze(1)  # (1, 1, H)
         elif self.batch_first:
             x = x.transpose(0, 1)  # (L, N, H_in)
-        L, N, _ = x.shape
+        N = x.shape[1]
         h = x.new_zeros(N, self.hidden_size) if h_0 is None else h_0[0]  # (N, H)
         xp = x @ self.W_xh.T + self.b_h  # (L, N, H): the input path of all steps at once
         hs = []

@@ -51,7 +51,7 @@ __all__ = [
 
 def _check_rnn(rnn: object) -> None:
     if not isinstance(rnn, nn.RNN):  # house rule: bad input raises ValueError, hence the noqa
-        raise ValueError(f"rnn: expected a torch.nn.RNN, got {type(rnn).__name__}")  # noqa: TRY004
+        raise ValueError(f"rnn: expected a torch.nn.RNN, got {type(rnn).__name__}")
 
 
 def _check_matrix(name: str, value: object) -> torch.Tensor:
@@ -205,7 +205,7 @@ Layout = ConcatLayout | KerasLayout | TorchLayout
 
 def _check_layout(layout: object) -> Layout:
     if not isinstance(layout, ConcatLayout | KerasLayout | TorchLayout):
-        raise ValueError(  # noqa: TRY004 (house rule: bad input raises ValueError)
+        raise ValueError(
             "layout: expected a ConcatLayout, KerasLayout or TorchLayout, "
             f"got {type(layout).__name__}"
         )
