@@ -14,7 +14,7 @@ export MKL_NUM_THREADS := 2
 NBVAL_FLAGS := --nbval --nbval-current-env --nbval-cell-timeout=300 \
                --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help venv browser test unit book lab refresh refresh-all clean distclean exercises grade
+.PHONY: help venv browser test unit book lab refresh refresh-all clean distclean exercises grade grade-batch
 
 help:
 	@echo "make book     build the HTML book into _build/html"
@@ -24,6 +24,7 @@ help:
 	@echo "make clean    remove build output (keeps .venv; 'make distclean' removes it too)"
 	@echo "make exercises   build every exercise set (student notebooks in exercises/)"
 	@echo "make grade NB=exercises/01_sequences_are_not_iid.ipynb   grade one notebook"
+	@echo "make grade-batch SET=01_sequences_are_not_iid DIR=submissions/ OUT=results/   grade a folder"
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,11 +63,22 @@ refresh-all: $(STAMP)
 exercises: $(STAMP)
 	$(BIN)/python tools/grading.py build $(if $(SET),--set $(SET))
 
+# Limits (exercises/GRADING.md): seconds per notebook, per cell, per call of learner code by the
+# tests; MiB of address space for the notebook's process.
 TIMEOUT ?= 300
 CELL_TIMEOUT ?= 60
+CHECK_TIME_LIMIT ?= 30
+MEMORY_MB ?= 4096
+GRADE_LIMITS = --timeout $(TIMEOUT) --cell-timeout $(CELL_TIMEOUT) \
+               --check-time-limit $(CHECK_TIME_LIMIT) --memory-mb $(MEMORY_MB)
 grade: $(STAMP)
-	@test -n "$(NB)" || { echo "usage: make grade NB=path/to/notebook.ipynb [TIMEOUT=300] [CELL_TIMEOUT=60]"; exit 2; }
-	$(BIN)/python tools/grading.py grade "$(NB)" --timeout $(TIMEOUT) --cell-timeout $(CELL_TIMEOUT)
+	@test -n "$(NB)" || { echo "usage: make grade NB=path/to/notebook.ipynb [TIMEOUT=300] [CELL_TIMEOUT=60] [MEMORY_MB=4096]"; exit 2; }
+	$(BIN)/python tools/grading.py grade "$(NB)" $(GRADE_LIMITS)
+
+grade-batch: $(STAMP)
+	@test -n "$(SET)" -a -n "$(DIR)" -a -n "$(OUT)" || { echo "usage: make grade-batch SET=NAME DIR=submissions/ OUT=results/ [JOBS=2] [FORCE=1]"; exit 2; }
+	$(BIN)/python tools/grading.py batch "$(DIR)" --set "$(SET)" --out "$(OUT)" $(GRADE_LIMITS) \
+	    $(if $(JOBS),--jobs $(JOBS)) $(if $(FORCE),--force)
 
 clean:
 	rm -rf _build .pytest_cache conf.py

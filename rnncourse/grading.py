@@ -8,20 +8,22 @@ where learners open it and the book shows it.
 
 :func:`grade` grades one submitted notebook with the hidden tests and returns a
 :class:`Report` (per question: points, maximum, a one-line reason for a failure; the total).
-It never writes to the submitted file: a copy is graded, by ``otter run`` in a separate worker
-process, with two limits:
-
-* ``cell_timeout``: a cell (or a ``grader.check`` cell running the hidden tests) that runs
-  longer is interrupted; the checks turn the interrupt into a failure of that question only
-  (:func:`rnncourse.checks.call`), and grading goes on;
-* ``timeout``: the whole worker, kernel included, is killed after this many seconds, and every
-  question scores 0 with the reason.
+It never writes to the submitted file or its folder. A grading process (``_worker``) reads
+the hidden tests from the zip and runs them; the notebook's cells run in a separate, confined
+learner process (:mod:`rnncourse.learner_process`: memory limit, Landlock, its own empty
+folder) whose functions the tests call from outside, getting plain data back. Learner code
+never runs in the process that judges it; see ``exercises/GRADING.md`` for the threat model.
+Limits: ``cell_timeout`` (a cell is interrupted, then killed if it ignores the interrupt),
+``check_time_limit`` (one call of learner code by the tests), ``memory_mb`` (address space)
+and ``timeout`` (the whole notebook). A notebook whose process dies or is killed is graded
+as far as it got. :func:`batch` grades a folder in parallel into a CSV and reports.
 
 Command line (run from the repository root)::
 
     python -m rnncourse.grading build            # make exercises
     python -m rnncourse.grading check            # fail if a committed student notebook is stale
     python -m rnncourse.grading grade NB.ipynb   # make grade NB=...
+    python -m rnncourse.grading batch DIR --set NAME --out OUT   # make grade-batch ...
 
 The exit status of ``grade`` says whether grading ran (0) or could not (2: not a notebook, no
 such set, the autograder could not be built), never the score.
@@ -166,7 +168,50 @@ def assign(master: Path, out_dir: Path) -> AssignOutput:
     if name != master.stem:
         raise GradingError(f"{master.name}: the ASSIGNMENT CONFIG must say `name: {master.stem}` "
                            f"(the file name), got {name!r}")
+    _add_course_package(zips[0], repo_root())
     return AssignOutput(student, out_dir / "autograder" / master.name, zips[0])
+
+
+_CONTAINER_PACKAGES = ("torch", "numpy", "matplotlib", "ipywidgets", "tqdm", "otter-grader")
+
+
+def _add_course_package(zip_path: Path, root: Path) -> None:
+    """Make an autograder zip enough for a container (``otter grade``, Gradescope) on its own.
+
+    otter writes an ``environment.yml`` with otter alone; the tests also import ``rnncourse``
+    and torch. The zip gets the package's source (``rnncourse_src/``: pyproject.toml and
+    ``rnncourse/``) and an ``environment.yml`` that installs it with the versions of
+    ``requirements.lock`` (Python 3.11, torch from PyTorch's CPU index).
+    """
+    lock = {}
+    lock_file = root / "requirements.lock"
+    if lock_file.is_file():
+        for line in lock_file.read_text().splitlines():
+            match = re.match(r"([A-Za-z0-9_.-]+)==(\S+)", line.strip())
+            if match:
+                lock[match.group(1).lower().replace("_", "-")] = match.group(0)
+    pins = [lock.get(name, name) for name in _CONTAINER_PACKAGES]
+    pins = [p.replace("otter-grader", "otter-grader[grading,plugins]", 1) if p.startswith("otter-grader")
+            else p for p in pins]
+    environment = "\n".join([
+        "name: otter-env", "channels:", "  - conda-forge", "dependencies:", "  - python=3.11", "  - pip",
+        "  - jupyter_server", "  - pip:", "      - --extra-index-url https://download.pytorch.org/whl/cpu",
+        *[f"      - {p}" for p in pins], "      - /autograder/source/rnncourse_src", ""])
+    package = root / "rnncourse"
+    files = {"rnncourse_src/pyproject.toml": (root / "pyproject.toml").read_bytes()}
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".txt"):
+            files[f"rnncourse_src/{path.relative_to(root).as_posix()}"] = path.read_bytes()
+    files["rnncourse_src/README.md"] = b"The course's helper package, for the grading container.\n"
+    tmp = zip_path.with_name(zip_path.name + ".tmp")
+    with zipfile.ZipFile(zip_path) as old, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as new:
+        for item in old.infolist():
+            if item.filename != "environment.yml" and not item.filename.startswith("rnncourse_src/"):
+                new.writestr(item, old.read(item.filename))
+        new.writestr("environment.yml", environment)
+        for name, data in files.items():
+            new.writestr(name, data)
+    os.replace(tmp, zip_path)
 
 
 def normalise_student(nb: dict) -> dict:
@@ -644,6 +689,14 @@ def _worker(zip_path: str, submission: str, out: str, cell_timeout: float, timeo
     from rnncourse.learner_process import default_confinement
 
     confinement = default_confinement(workdir, str(Path(rnncourse.__file__).resolve().parent)) if confine else None
+    try:  # matplotlib's font list, so the learner process does not rebuild it (1 s of CPU)
+        import matplotlib
+
+        os.makedirs(env["MPLCONFIGDIR"], exist_ok=True)
+        for cached in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
+            shutil.copyfile(cached, Path(env["MPLCONFIGDIR"]) / cached.name)
+    except (ImportError, OSError):
+        pass
     log_path = str(Path(out).parent / "learner.log")
 
     def new_learner():
@@ -685,8 +738,11 @@ def _worker(zip_path: str, submission: str, out: str, cell_timeout: float, timeo
             summary["notes"].append(f"grading went as far as cell {index}: {why}; the cells before it "
                                     "were run again in a new process and the questions they answer graded")
             learner.stop()
-            learner = new_learner()
-            again = run_cells(learner, k, None)
+            try:
+                learner = new_learner()
+                again = run_cells(learner, k, None)
+            except LearnerDied as e:
+                again = (k, index, str(e))
             if again is not None:
                 summary["pending"] = f"not graded: the notebook's process died again ({again[2]})"
                 return 0
@@ -793,10 +849,11 @@ def batch(
                 report = grade(path, exercise_set=exercise_set, autograder=zip_copy, timeout=timeout,
                                cell_timeout=cell_timeout, check_time_limit=check_time_limit,
                                memory_mb=memory_mb, root=root)
-            except GradingError as e:
+            except Exception as e:  # noqa: BLE001 - one bad file never stops the batch
+                why = str(e) if isinstance(e, GradingError) else f"grader error: {type(e).__name__}: {e}"
                 report = Report(str(path), exercise_set,
                                 [QuestionResult(n, 0.0, p, "not graded") for n, p in questions],
-                                status="not graded", notes=[_one_line(str(e))])
+                                status="not graded", notes=[_one_line(why)])
             data = {**asdict(report), "total": report.total, "max": report.possible,
                     "key": {**key, "submission": digest}}
             data.pop("seconds")

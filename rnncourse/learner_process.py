@@ -42,7 +42,7 @@ from typing import Any
 __builtins__ = dict(vars(builtins))
 
 __all__ = ["LearnerDied", "LearnerProcess", "Remote", "RemoteError", "confine", "confinement_available",
-           "is_remote"]
+           "default_confinement", "is_remote"]
 
 _MAX_MESSAGE = 256 * 2**20  # bytes; a larger answer is refused
 _MAX_DEPTH = 12  # containers nested deeper stay in the learner process

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import torch
 
 from rnncourse.grading import batch, format_report, grade, parse_answers, replace_answers
 
@@ -308,3 +309,53 @@ def test_the_read_tests_attacks_work_where_learner_code_shares_the_graders_proce
         return namespace["rnn_forward"](torch.zeros(3, 2, 5), None, None, torch.zeros(4, 4), None) is expected
 
     assert a_test()
+
+
+def test_autograder_zip_has_what_a_grading_container_needs(assigned):
+    """`otter grade` (Docker) and Gradescope build their image from the zip alone."""
+    import zipfile
+
+    with zipfile.ZipFile(assigned(SET).zip) as z:
+        names = set(z.namelist())
+        environment = z.read("environment.yml").decode()
+        pyproject = z.read("rnncourse_src/pyproject.toml").decode()
+    assert {"run_autograder", "setup.sh", "run_otter.py", "otter_config.json"} <= names
+    assert {f"tests/q{i}.py" for i in range(1, 6)} <= names
+    for module in ("__init__", "checks", "ngram", "autocorrelation", "language_model", "elman", "data"):
+        assert f"rnncourse_src/rnncourse/{module}.py" in names
+    assert "rnncourse_src/rnncourse/data/corpus.txt" in names
+    assert "python=3.11" in environment and "- /autograder/source/rnncourse_src" in environment
+    assert "torch==" in environment and "otter-grader[grading,plugins]==" in environment
+    assert 'name = "rnncourse"' in pyproject
+
+
+class _SubTensor(torch.Tensor):
+    """A tensor subclass (could rig its comparisons); pickles by reference to this module."""
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("true",))
+
+
+def test_only_plain_data_crosses_from_the_learner_process():
+    """The grading side's reader: real tensors and plain containers pass; everything else is refused."""
+    import pickle
+
+    from rnncourse.learner_process import _decode, _dump, _encode, _load_plain, _Unreadable
+
+    kept = []
+    value = {"h": torch.ones(2, 3), "n": [1, 2.5, None, "s", True], "t": (torch.Size([2]), torch.float32)}
+    message = _load_plain(_dump({"op": "result", "value": _encode(value, kept.append)}))
+    back = _decode(message["value"], lambda i, t: ("remote", t))
+    assert torch.equal(back["h"], value["h"]) and back["n"] == value["n"] and back["t"] == value["t"]
+    assert not kept
+    sub = torch.ones(2).as_subclass(_SubTensor)
+    assert _encode(sub, lambda v: 7) == ("r", 7, "_SubTensor")  # stays in the learner process
+    for forged in (_dump({"op": "result", "value": ("t", sub)}), pickle.dumps({"op": "result", "value": _Payload()}),
+                   b"not a pickle", _dump(["op", "result"])):
+        with pytest.raises(_Unreadable):
+            _load_plain(forged)
+    for malformed in [("t", [1, 2]), ("x", 1), ("l", (1,)), ("n", [1]), ("d", [("k",)]), ("y", "os.system"), ()]:
+        with pytest.raises(_Unreadable):
+            _decode(malformed, lambda i, t: None)
