@@ -735,7 +735,7 @@ def _worker(zip_path: str, submission: str, out: str, cell_timeout: float, timeo
         if stop is not None:
             k, index, why = stop
             summary["status"] = "partly graded"
-            summary["notes"].append(f"grading went as far as cell {index}: {why}; the cells before it "
+            summary["notes"].insert(0, f"grading went as far as cell {index}: {why}; the cells before it "
                                     "were run again in a new process and the questions they answer graded")
             learner.stop()
             try:
@@ -759,7 +759,7 @@ def _worker(zip_path: str, submission: str, out: str, cell_timeout: float, timeo
                                                  "reason": f"the notebook's process died during these tests: {e}"})
                     summary["status"] = "partly graded"
                     summary["pending"] = "not graded: the notebook's process died during an earlier question"
-                    summary["notes"].append(f"the notebook's process died during the tests of "
+                    summary["notes"].insert(0, f"the notebook's process died during the tests of "
                                             f"{question.name}: {e}")
                     save()
                     return 0

@@ -319,6 +319,7 @@ class LearnerProcess:
         self.dead_reason = ""
         self._callbacks: dict[int, Any] = {}
         self._globals: dict[str, Remote] = {}
+        self._depth = 0  # callbacks being answered (a callback may call the learner again)
 
     # ------------------------------------------------------------------ life cycle
     def start(self) -> None:
@@ -440,6 +441,7 @@ class LearnerProcess:
 
     def _answer_callback(self, message: dict) -> None:
         fn = self._callbacks.get(message.get("cb")) if type(message.get("cb")) is int else None
+        self._depth += 1
         try:
             if fn is None:
                 raise RuntimeError("no such function")
@@ -453,6 +455,8 @@ class LearnerProcess:
         except Exception as e:  # noqa: BLE001 - the test's function failed on the learner's input
             self._send({"op": "raise", "type": type(e).__name__, "message": str(e)[:300]})
             return
+        finally:
+            self._depth -= 1
         self._send({"op": "return", "value": value})
 
     def _remote(self, handle: int, type_name: str) -> Remote:
@@ -510,14 +514,16 @@ class LearnerProcess:
         # cut an exchange in half: the alarm waits until the learner has answered.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
         try:
-            return self._call(target, args, kwargs)
+            result = self._call(target, args, kwargs)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        return result
 
     def _call(self, target: tuple, args: tuple, kwargs: dict) -> Any:
         import torch
 
-        self._callbacks.clear()
+        if self._depth == 0:  # a call made from inside a callback keeps the outer call's callbacks
+            self._callbacks.clear()
         self._send({"op": "call", "target": target, "args": list(args), "kwargs": dict(kwargs),
                     "grad": torch.is_grad_enabled(), "dtype": str(torch.get_default_dtype()),
                     "rng": torch.get_rng_state(), "limit": self.time_limit})

@@ -151,6 +151,11 @@ def test_there_is_a_tampering_submission_for_each_attack():
 @pytest.mark.parametrize("variant", ["tamper_comparisons", "tamper_grader", "tamper_fake_tensors",
                                      "tamper_read_tests"])
 def test_tampering_earns_zero_on_the_questions_it_targets(variant, graded):
+    from rnncourse.learner_process import confinement_available
+
+    if variant == "tamper_read_tests" and not confinement_available():
+        pytest.xfail("no Landlock on this kernel: the learner process can read the hidden tests "
+                     "from the course repository (exercises/GRADING.md, 'Not defended')")
     report = graded["reports"][variant]
     text = format_report(report)
     assert report.status == "graded", text
@@ -352,7 +357,7 @@ def test_only_plain_data_crosses_from_the_learner_process():
     assert not kept
     sub = torch.ones(2).as_subclass(_SubTensor)
     assert _encode(sub, lambda v: 7) == ("r", 7, "_SubTensor")  # stays in the learner process
-    for forged in (_dump({"op": "result", "value": ("t", sub)}), pickle.dumps({"op": "result", "value": _Payload()}),
+    for forged in (_dump({"op": "result", "value": ("t", sub)}), pickle.dumps({"op": "result", "value": _Payload()}, protocol=2),
                    b"not a pickle", _dump(["op", "result"])):
         with pytest.raises(_Unreadable):
             _load_plain(forged)
