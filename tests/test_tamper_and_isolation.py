@@ -364,3 +364,36 @@ def test_only_plain_data_crosses_from_the_learner_process():
     for malformed in [("t", [1, 2]), ("x", 1), ("l", (1,)), ("n", [1]), ("d", [("k",)]), ("y", "os.system"), ()]:
         with pytest.raises(_Unreadable):
             _decode(malformed, lambda i, t: None)
+
+
+def test_concurrent_gradings_build_the_autograder_zip_once(tmp_path, monkeypatch):
+    """Two `make grade` runs that find the zip stale do not rebuild it on top of each other."""
+    import threading
+
+    from rnncourse import grading
+
+    (tmp_path / "exercises" / "masters").mkdir(parents=True)
+    (tmp_path / "exercises" / "masters" / "01_x.ipynb").write_text("{}")
+    inside, overlaps, builds = [], [], []
+
+    def slow_assign(master, out_dir):
+        if inside:
+            overlaps.append(1)
+        inside.append(1)
+        time.sleep(0.3)
+        zip_path = Path(out_dir) / "autograder" / "01_x-autograder_1.zip"
+        zip_path.parent.mkdir(parents=True, exist_ok=True)
+        zip_path.write_bytes(b"zip")
+        builds.append(zip_path)
+        inside.pop()
+        return grading.AssignOutput(zip_path, zip_path, zip_path)
+
+    monkeypatch.setattr(grading, "assign", slow_assign)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(grading.autograder_zip("01_x", tmp_path)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not overlaps and len(builds) == 1 and results[0] == results[1] == builds[0]
