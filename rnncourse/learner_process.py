@@ -647,11 +647,22 @@ def confine(read: list[str], list_only: list[str], write: list[str]) -> int:
     return abi
 
 
+def _package_dirs(package_dir: str) -> set[str]:
+    """``package_dir`` and any folder an editable install maps the ``rnncourse`` package to."""
+    dirs = {package_dir}
+    for name, module in list(sys.modules.items()):
+        mapping = getattr(module, "MAPPING", None) if name.startswith("__editable__") else None
+        if isinstance(mapping, dict) and isinstance(mapping.get("rnncourse"), str):
+            dirs.add(mapping["rnncourse"])
+    return dirs
+
+
 def default_confinement(workdir: str, package_dir: str) -> dict:
     """What the learner process may read, list and write: Python, its packages, rnncourse's
     package folder, system folders; never the course repository's exercises or build output."""
-    read = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, package_dir,
+    read = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
             "/usr", "/lib", "/lib64", "/bin", "/etc", "/proc", "/sys", "/dev", "/opt"}
+    read |= _package_dirs(package_dir)
     listed = set()
     inside = tuple(os.path.join(os.path.realpath(p), "") for p in read)
     for entry in sys.path:
