@@ -18,7 +18,7 @@ PYTEST_PARALLEL := -n 2 --dist loadfile
 NBVAL_FLAGS := --nbval --nbval-current-env --nbval-cell-timeout=300 \
                --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help venv browser test unit book lab refresh refresh-all clean distclean exercises grade bench
+.PHONY: help venv browser test unit book lab refresh refresh-all clean distclean exercises grade grade-batch bench
 
 help:
 	@echo "make book     build the HTML book into _build/html"
@@ -29,6 +29,7 @@ help:
 	@echo "make exercises   build every exercise set (student notebooks in exercises/)"
 	@echo "make bench    time the fastest from-scratch RNN against torch.nn.RNN"
 	@echo "make grade NB=exercises/01_sequences_are_not_iid.ipynb   grade one notebook"
+	@echo "make grade-batch SET=01_sequences_are_not_iid DIR=submissions/ OUT=results/   grade a folder"
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,11 +68,22 @@ refresh-all: $(STAMP)
 exercises: $(STAMP)
 	$(BIN)/python tools/grading.py build $(if $(SET),--set $(SET))
 
+# Limits (exercises/GRADING.md): seconds per notebook, per cell, per call of learner code by the
+# tests; MiB of address space for the notebook's process.
 TIMEOUT ?= 300
 CELL_TIMEOUT ?= 60
+CHECK_TIME_LIMIT ?= 30
+MEMORY_MB ?= 4096
+GRADE_LIMITS = --timeout $(TIMEOUT) --cell-timeout $(CELL_TIMEOUT) \
+               --check-time-limit $(CHECK_TIME_LIMIT) --memory-mb $(MEMORY_MB)
 grade: $(STAMP)
-	@test -n "$(NB)" || { echo "usage: make grade NB=path/to/notebook.ipynb [TIMEOUT=300] [CELL_TIMEOUT=60]"; exit 2; }
-	$(BIN)/python tools/grading.py grade "$(NB)" --timeout $(TIMEOUT) --cell-timeout $(CELL_TIMEOUT)
+	@test -n "$(NB)" || { echo "usage: make grade NB=path/to/notebook.ipynb [TIMEOUT=300] [CELL_TIMEOUT=60] [MEMORY_MB=4096]"; exit 2; }
+	$(BIN)/python tools/grading.py grade "$(NB)" $(GRADE_LIMITS)
+
+grade-batch: $(STAMP)
+	@test -n "$(SET)" -a -n "$(DIR)" -a -n "$(OUT)" || { echo "usage: make grade-batch SET=NAME DIR=submissions/ OUT=results/ [JOBS=2] [FORCE=1]"; exit 2; }
+	$(BIN)/python tools/grading.py batch "$(DIR)" --set "$(SET)" --out "$(OUT)" $(GRADE_LIMITS) \
+	    $(if $(JOBS),--jobs $(JOBS)) $(if $(FORCE),--force)
 
 # Benchmark (not a test): the course's fastest from-scratch RNN against torch.nn.RNN and a
 # plain loop, N=64 L=100 H_in=128 H=256 float32 forward+backward, on both cores.

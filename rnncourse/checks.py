@@ -54,6 +54,12 @@ def _time_limit() -> float:
         return DEFAULT_TIME_LIMIT
 
 
+def _grading_stops() -> tuple[type, ...]:
+    from rnncourse.learner_process import LearnerDied, _OutOfTime
+
+    return (LearnerDied, _OutOfTime)
+
+
 class CheckFailure(AssertionError):
     """A check failed; the message is one line meant for the learner."""
 
@@ -94,8 +100,8 @@ def expect_tensor(
                            "(does the function end with `return ...`?)")
     if got is Ellipsis:
         raise CheckFailure(f"{name} is still `...`: replace it with your code{at}")
-    if not isinstance(got, torch.Tensor):
-        raise CheckFailure(f"{name} must be a torch.Tensor, got {type(got).__name__}{at}")
+    if type(got) not in (torch.Tensor, torch.nn.Parameter):  # a subclass may rig its comparisons
+        raise CheckFailure(f"{name} must be a torch.Tensor, got {_type_name(got)}{at}")
     if shape is not None and tuple(got.shape) != tuple(shape):
         raise CheckFailure(f"{name} has shape {tuple(got.shape)}, expected {tuple(shape)}{at}")
     return got
@@ -170,6 +176,7 @@ def expect_scalar(
     """
     at = f" {where}" if where else ""
     if isinstance(got, torch.Tensor):
+        expect_tensor(name, got, where=where)  # a real tensor, not a subclass
         if got.numel() != 1:
             raise CheckFailure(f"{name} must be a single number, got a tensor of shape "
                                f"{tuple(got.shape)}{at}")
@@ -179,7 +186,7 @@ def expect_scalar(
     elif isinstance(got, (int, float)) and not isinstance(got, bool):
         value = float(got)
     else:
-        what = "None (does the function end with `return ...`?)" if got is None else type(got).__name__
+        what = "None (does the function end with `return ...`?)" if got is None else _type_name(got)
         raise CheckFailure(f"{name} must be a number (float or one-element torch.Tensor), got {what}{at}")
     if math.isfinite(expected) and not math.isfinite(value):
         raise CheckFailure(f"{name} is {value}, expected a finite number{at}")
@@ -190,11 +197,28 @@ def expect_scalar(
     raise CheckFailure(f"{name} is wrong{at}: {shown} (relative error {err:.3g})")
 
 
+def _type_name(value: Any) -> str:
+    """The type's name; for an object that stayed in the learner's process, its type there."""
+    remote = getattr(type(value), "remote_type", None)
+    if isinstance(remote, property):
+        return value.remote_type
+    return type(value).__name__
+
+
+def _is_remote(fn: Any) -> bool:
+    from rnncourse.learner_process import is_remote
+
+    return is_remote(fn)
+
+
 def _was_interrupted(fn: Any) -> bool:
     try:
         return fn in _INTERRUPTED
     except TypeError:
         return False
+
+
+_GRADING_STOPS = _grading_stops()
 
 
 def call(name: str, fn: Any, *args: Any, where: str = "", **kwargs: Any) -> Any:
@@ -221,13 +245,15 @@ def call(name: str, fn: Any, *args: Any, where: str = "", **kwargs: Any) -> Any:
     if _was_interrupted(fn):  # do not wait for the time limit twice
         raise CheckFailure(f"{name} was interrupted earlier: it ran longer than the time limit")
     limit = _time_limit()
-    alarm = (limit > 0 and hasattr(signal, "setitimer")
+    alarm = (limit > 0 and hasattr(signal, "setitimer") and not _is_remote(fn)  # remote: limited there
              and threading.current_thread() is threading.main_thread())
     if alarm:  # the kernel runs cells in its main thread, where signals arrive
         previous = signal.signal(signal.SIGALRM, _raise_time_limit)
         signal.setitimer(signal.ITIMER_REAL, limit)
     try:
         return fn(*args, **kwargs)
+    except _GRADING_STOPS:  # the learner's process died or time is up: the grader handles it
+        raise
     except (KeyboardInterrupt, _TimeLimitExceeded) as e:
         try:
             _INTERRUPTED.add(fn)
@@ -241,7 +267,10 @@ def call(name: str, fn: Any, *args: Any, where: str = "", **kwargs: Any) -> Any:
     except BaseException as e:  # noqa: BLE001 - any failure of learner code is a failed check
         message = str(e).strip().splitlines()[0] if str(e).strip() else ""
         detail = f": {message}" if message else ""
-        raise CheckFailure(f"{name} raised {type(e).__name__}{at}{detail}") from None
+        kind = getattr(e, "remote_type", type(e).__name__)
+        if kind is None:  # not an exception of the learner's code: what the grader made of its answer
+            raise CheckFailure(f"{name} {message}{at}") from None
+        raise CheckFailure(f"{name} raised {kind}{at}{detail}") from None
     finally:
         if alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)

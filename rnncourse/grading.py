@@ -8,20 +8,22 @@ where learners open it and the book shows it.
 
 :func:`grade` grades one submitted notebook with the hidden tests and returns a
 :class:`Report` (per question: points, maximum, a one-line reason for a failure; the total).
-It never writes to the submitted file: a copy is graded, by ``otter run`` in a separate worker
-process, with two limits:
-
-* ``cell_timeout``: a cell (or a ``grader.check`` cell running the hidden tests) that runs
-  longer is interrupted; the checks turn the interrupt into a failure of that question only
-  (:func:`rnncourse.checks.call`), and grading goes on;
-* ``timeout``: the whole worker, kernel included, is killed after this many seconds, and every
-  question scores 0 with the reason.
+It never writes to the submitted file or its folder. A grading process (``_worker``) reads
+the hidden tests from the zip and runs them; the notebook's cells run in a separate, confined
+learner process (:mod:`rnncourse.learner_process`: memory limit, Landlock, its own empty
+folder) whose functions the tests call from outside, getting plain data back. Learner code
+never runs in the process that judges it; see ``exercises/GRADING.md`` for the threat model.
+Limits: ``cell_timeout`` (a cell is interrupted, then killed if it ignores the interrupt),
+``check_time_limit`` (one call of learner code by the tests), ``memory_mb`` (address space)
+and ``timeout`` (the whole notebook). A notebook whose process dies or is killed is graded
+as far as it got. :func:`batch` grades a folder in parallel into a CSV and reports.
 
 Command line (run from the repository root)::
 
     python -m rnncourse.grading build            # make exercises
     python -m rnncourse.grading check            # fail if a committed student notebook is stale
     python -m rnncourse.grading grade NB.ipynb   # make grade NB=...
+    python -m rnncourse.grading batch DIR --set NAME --out OUT   # make grade-batch ...
 
 The exit status of ``grade`` says whether grading ran (0) or could not (2: not a notebook, no
 such set, the autograder could not be built), never the score.
@@ -31,8 +33,10 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import copy
 import hashlib
+import io
 import json
 import os
 import re
@@ -52,6 +56,7 @@ __all__ = [
     "answer_cells",
     "assign",
     "autograder_zip",
+    "batch",
     "build",
     "find_masters",
     "format_report",
@@ -64,6 +69,9 @@ __all__ = [
 
 DEFAULT_TIMEOUT = 300.0  # seconds for a whole notebook; the chapter-1 set grades in about 10
 DEFAULT_CELL_TIMEOUT = 60.0  # seconds for one cell before it is interrupted
+DEFAULT_MEMORY_MB = 4096.0  # address space of the notebook's process (torch alone maps about 0.8 GB)
+DEFAULT_CHECK_TIME_LIMIT = 30.0  # seconds per call of learner code by the tests
+_WORKER_MARGIN = 60.0  # seconds the worker gets beyond the notebook's limit before it is killed
 _REASON_CHARS = 160  # the table keeps one line per question
 
 
@@ -160,7 +168,50 @@ def assign(master: Path, out_dir: Path) -> AssignOutput:
     if name != master.stem:
         raise GradingError(f"{master.name}: the ASSIGNMENT CONFIG must say `name: {master.stem}` "
                            f"(the file name), got {name!r}")
+    _add_course_package(zips[0], repo_root())
     return AssignOutput(student, out_dir / "autograder" / master.name, zips[0])
+
+
+_CONTAINER_PACKAGES = ("torch", "numpy", "matplotlib", "ipywidgets", "tqdm", "otter-grader")
+
+
+def _add_course_package(zip_path: Path, root: Path) -> None:
+    """Make an autograder zip enough for a container (``otter grade``, Gradescope) on its own.
+
+    otter writes an ``environment.yml`` with otter alone; the tests also import ``rnncourse``
+    and torch. The zip gets the package's source (``rnncourse_src/``: pyproject.toml and
+    ``rnncourse/``) and an ``environment.yml`` that installs it with the versions of
+    ``requirements.lock`` (Python 3.11, torch from PyTorch's CPU index).
+    """
+    lock = {}
+    lock_file = root / "requirements.lock"
+    if lock_file.is_file():
+        for line in lock_file.read_text().splitlines():
+            match = re.match(r"([A-Za-z0-9_.-]+)==(\S+)", line.strip())
+            if match:
+                lock[match.group(1).lower().replace("_", "-")] = match.group(0)
+    pins = [lock.get(name, name) for name in _CONTAINER_PACKAGES]
+    pins = [p.replace("otter-grader", "otter-grader[grading,plugins]", 1) if p.startswith("otter-grader")
+            else p for p in pins]
+    environment = "\n".join([
+        "name: otter-env", "channels:", "  - conda-forge", "dependencies:", "  - python=3.11", "  - pip",
+        "  - jupyter_server", "  - pip:", "      - --extra-index-url https://download.pytorch.org/whl/cpu",
+        *[f"      - {p}" for p in pins], "      - /autograder/source/rnncourse_src", ""])
+    package = root / "rnncourse"
+    files = {"rnncourse_src/pyproject.toml": (root / "pyproject.toml").read_bytes()}
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".txt"):
+            files[f"rnncourse_src/{path.relative_to(root).as_posix()}"] = path.read_bytes()
+    files["rnncourse_src/README.md"] = b"The course's helper package, for the grading container.\n"
+    tmp = zip_path.with_name(zip_path.name + ".tmp")
+    with zipfile.ZipFile(zip_path) as old, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as new:
+        for item in old.infolist():
+            if item.filename != "environment.yml" and not item.filename.startswith("rnncourse_src/"):
+                new.writestr(item, old.read(item.filename))
+        new.writestr("environment.yml", environment)
+        for name, data in files.items():
+            new.writestr(name, data)
+    os.replace(tmp, zip_path)
 
 
 def normalise_student(nb: dict) -> dict:
@@ -197,7 +248,8 @@ def build(root: Path | None = None, masters: list[Path] | None = None) -> list[P
     root = repo_root() if root is None else Path(root)
     written = []
     for master in find_masters(root) if masters is None else masters:
-        out = assign(master, _build_dir(root, master.stem))
+        with _set_lock(root, master.stem):
+            out = assign(master, _build_dir(root, master.stem))
         target = root / "exercises" / master.name
         _write_notebook(normalise_student(_read_json(out.student)), target)
         written.append(target)
@@ -222,13 +274,37 @@ def stale_students(root: Path | None = None, build_root: Path | None = None) -> 
     return stale
 
 
-def autograder_zip(set_name: str, root: Path | None = None) -> Path:
-    """The set's autograder zip, built first if it is missing or older than its master."""
+@contextlib.contextmanager
+def _set_lock(root: Path, set_name: str):
+    """Hold an exclusive lock on a set's build folder (two `make grade` runs may rebuild it at once)."""
+    import fcntl
+
+    if not re.fullmatch(r"[\w.-]+", set_name):
+        raise GradingError(f"no exercise set named {set_name!r}")
+    lock_path = root / "_build" / "exercises" / f".{set_name}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def autograder_zip(set_name: str, root: Path | None = None, *, locked: bool = False) -> Path:
+    """The set's autograder zip, built first if it is missing or older than its master.
+
+    Rebuilding happens under the set's lock (``locked=True``: the caller holds it, and should
+    copy the zip before releasing it).
+    """
     root = repo_root() if root is None else Path(root)
     master = root / "exercises" / "masters" / f"{set_name}.ipynb"
-    if not master.is_file():
+    if not re.fullmatch(r"[\w.-]+", set_name) or not master.is_file():
         known = ", ".join(m.stem for m in find_masters(root)) or "none"
         raise GradingError(f"no exercise set named {set_name!r} (known sets: {known})")
+    if not locked:
+        with _set_lock(root, set_name):
+            return autograder_zip(set_name, root, locked=True)
     zips = sorted((_build_dir(root, set_name) / "autograder").glob("*-autograder_*.zip"))
     if len(zips) == 1 and zips[0].stat().st_mtime >= master.stat().st_mtime:
         return zips[0]
@@ -318,15 +394,23 @@ def _natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def _set_of(notebook: Path) -> str:
+def _set_of(notebook: Path, required: bool = True) -> str | None:
     """The exercise set a submission belongs to (otter writes it into the notebook metadata)."""
     try:
         nb = json.loads(notebook.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise GradingError(f"{notebook}: not a notebook (not valid JSON: {e})") from None
+        raise GradingError(f"{notebook}: not a notebook (not valid JSON: {_one_line(e)})") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise GradingError(f"{notebook}: not a notebook (no list of cells)")
-    name = nb.get("metadata", {}).get("otter", {}).get("assignment_name")
+    bad = [i for i, c in enumerate(nb["cells"]) if not isinstance(c, dict)
+           or not isinstance(c.get("source", ""), (str, list)) or not isinstance(c.get("cell_type"), str)]
+    if bad:
+        raise GradingError(f"{notebook}: not a notebook (cell {bad[0]} is not a notebook cell)")
+    meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
+    otter = meta.get("otter") if isinstance(meta.get("otter"), dict) else {}
+    name = otter.get("assignment_name")
+    if not name and not required:
+        return None
     if name and not re.fullmatch(r"[\w.-]+", str(name)):
         raise GradingError(f"{notebook}: its exercise set name {name!r} is not a file name")
     if not name:
@@ -336,7 +420,7 @@ def _set_of(notebook: Path) -> str:
 
 
 def _kill_tree(proc: subprocess.Popen) -> None:
-    """Kill the worker and everything it started (the kernel runs in its own session)."""
+    """Kill the worker and everything it started (the learner process runs in its own session)."""
     import psutil
 
     try:
@@ -353,8 +437,8 @@ def _kill_tree(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-# The worker loads this file alone, not the rnncourse package (whose __init__ imports torch
-# and matplotlib: 2 s of CPU the worker does not need; the kernel imports what the notebook uses).
+# The worker loads this file alone first (the rnncourse package's __init__ imports matplotlib);
+# it imports torch and rnncourse's checks when it loads the tests.
 _WORKER_BOOT = (
     "import importlib.util, sys; "
     "spec = importlib.util.spec_from_file_location('_rnncourse_grading_worker', sys.argv[1]); "
@@ -365,8 +449,14 @@ _WORKER_BOOT = (
 
 
 def _one_line(text: str) -> str:
-    text = " ".join(text.split())
+    text = " ".join(str(text).split())
     return text if len(text) <= _REASON_CHARS else text[: _REASON_CHARS - 3] + "..."
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def grade(
@@ -377,72 +467,88 @@ def grade(
     timeout: float = DEFAULT_TIMEOUT,
     cell_timeout: float = DEFAULT_CELL_TIMEOUT,
     check_time_limit: float | None = None,
+    memory_mb: float = DEFAULT_MEMORY_MB,
     root: Path | None = None,
 ) -> Report:
-    """Grade ``notebook`` with the hidden tests of its set; never modifies ``notebook``.
+    """Grade ``notebook`` with the hidden tests of its set; never writes to it or its folder.
 
-    Raises GradingError if grading cannot run; a notebook that fails, raises, exits or hangs
-    still gets a Report (its questions score 0 with the reason). ``check_time_limit`` bounds
-    each call of learner code by the tests (default: ``rnncourse.checks.DEFAULT_TIME_LIMIT``).
+    Raises GradingError (one line) if grading cannot run: no such file, not a notebook, a
+    notebook of another set, unknown set. A notebook that fails, raises, exits, hangs,
+    allocates without bound or kills its own process still gets a Report: graded as far as it
+    got, each question it did not reach at 0 with the reason. ``check_time_limit`` bounds each
+    call of learner code by the tests (default: ``rnncourse.checks.DEFAULT_TIME_LIMIT``);
+    ``memory_mb`` the learner process's address space (0: no limit).
     """
     start = time.perf_counter()
     notebook = Path(notebook)
     if not notebook.is_file():
         raise GradingError(f"{notebook}: no such file")
-    set_name = exercise_set or _set_of(notebook)
-    zip_path = Path(autograder) if autograder is not None else autograder_zip(set_name, root)
-    questions = _questions_in_zip(zip_path)
+    if notebook.stat().st_size == 0:
+        raise GradingError(f"{notebook}: not a notebook (the file is empty)")
+    named = _set_of(notebook, required=exercise_set is None)
+    if exercise_set is not None and named is not None and named != exercise_set:
+        raise GradingError(f"{notebook}: a notebook for exercise set {named!r}, not {exercise_set!r}")
+    set_name = exercise_set or named
 
     with tempfile.TemporaryDirectory(prefix="rnncourse-grade-") as tmp:
-        submission = Path(tmp) / "submission" / f"{set_name}.ipynb"
-        submission.parent.mkdir()
-        shutil.copyfile(notebook, submission)  # otter sees a copy; the original is never opened for writing
-        out = Path(tmp) / "results.json"
+        tmp = Path(tmp)
+        zip_copy = tmp / "autograder.zip"
+        if autograder is not None:
+            shutil.copyfile(autograder, zip_copy)
+        else:
+            root_ = repo_root() if root is None else Path(root)
+            with _set_lock(root_, set_name):  # another `make grade` may be rebuilding it
+                shutil.copyfile(autograder_zip(set_name, root_, locked=True), zip_copy)
+        questions = _questions_in_zip(zip_copy)
+        submission = tmp / "submission.ipynb"
+        shutil.copyfile(notebook, submission)  # the original is never opened for writing
+        # The learner process works in its own empty folder, not beside the grader's files.
+        learner_dir = tempfile.mkdtemp(prefix="rnncourse-learner-")
+        out = tmp / "results.json"
+        limit = DEFAULT_CHECK_TIME_LIMIT if check_time_limit is None else check_time_limit
         cmd = [sys.executable, "-c", _WORKER_BOOT, str(Path(__file__).resolve()), "_worker",
-               str(zip_path), str(submission), str(out), "--cell-timeout", str(cell_timeout)]
-        env = {**os.environ, "RNNCOURSE_NO_PROGRESS": "1", "PYTHONWARNINGS": "ignore"}
-        if check_time_limit is not None:  # read by rnncourse.checks.call in the kernel
-            env["RNNCOURSE_CHECK_TIME_LIMIT"] = str(check_time_limit)
-        log_path = Path(tmp) / "worker.log"
+               str(zip_copy), str(submission), str(out), "--cell-timeout", str(cell_timeout),
+               learner_dir, "--timeout", str(timeout), "--memory-mb", str(memory_mb),
+               "--check-time-limit", str(limit)]
+        env = {**os.environ, "RNNCOURSE_NO_PROGRESS": "1", "PYTHONWARNINGS": "ignore",
+               "RNNCOURSE_CHECK_TIME_LIMIT": str(limit), "MPLBACKEND": "Agg"}
+        log_path = tmp / "worker.log"
         with open(log_path, "w") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=tmp, env=env)
-            try:
-                proc.wait(timeout=timeout)
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=tmp, env=env,
+                                    stdin=subprocess.DEVNULL)
+            try:  # the worker keeps its own deadline; this is the backstop
+                proc.wait(timeout=timeout + _WORKER_MARGIN)
             except subprocess.TimeoutExpired:
                 _kill_tree(proc)
-                reason = f"not graded: the notebook ran longer than the {timeout:g} s limit"
-                return Report(str(notebook), set_name,
-                              [QuestionResult(n, 0.0, p, reason) for n, p in questions],
-                              status="timed out", notes=[reason],
-                              seconds=time.perf_counter() - start)
-        if proc.returncode != 0 or not out.is_file():
+            finally:
+                shutil.rmtree(learner_dir, ignore_errors=True)
+        raw = {}
+        if out.is_file():
+            try:
+                raw = json.loads(out.read_text())
+            except json.JSONDecodeError:
+                raw = {}
+        if proc.returncode != 0 and not raw.get("finished"):
             tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            reason = f"not graded: the grader stopped ({_one_line(tail[0])})"
-            return Report(str(notebook), set_name,
-                          [QuestionResult(n, 0.0, p, reason) for n, p in questions],
-                          status="crashed", notes=[reason], seconds=time.perf_counter() - start)
-        raw = json.loads(out.read_text())
+            raw.setdefault("notes", []).insert(0, f"the grader stopped: {_one_line(tail[0])}")
+            raw["status"] = "crashed" if proc.returncode > 0 else "timed out"
+            raw.setdefault("pending", f"not graded: the grader stopped ({_one_line(tail[0])})")
 
-    graded = {q["name"]: q for q in raw["questions"]}
+    graded = {q["name"]: q for q in raw.get("questions", [])}
+    pending = raw.get("pending") or "not graded: the tests for this question did not run"
     rows = []
     for name, possible in questions:
         got = graded.get(name)
         if got is None:
-            reason = (f"not graded: grading stopped early ({raw['error']})" if raw.get("error")
-                      else "not graded: the tests for this question did not run")
-            rows.append(QuestionResult(name, 0.0, possible, _one_line(reason)))
+            rows.append(QuestionResult(name, 0.0, possible, _one_line(pending)))
         else:
             rows.append(QuestionResult(name, float(got["score"]), float(got["possible"]),
                                        _one_line(got["reason"])))
-    status = "crashed" if raw.get("error") else "graded"
-    notes = list(raw.get("cell_errors", []))
-    if raw.get("error"):
-        notes.insert(0, f"grading stopped early: {raw['error']}")
-    return Report(str(notebook), set_name, rows, status=status, notes=notes,
-                  seconds=time.perf_counter() - start)
+    return Report(str(notebook), set_name, rows, status=raw.get("status", "crashed"),
+                  notes=list(raw.get("notes", [])), seconds=time.perf_counter() - start)
 
 
-def format_report(report: Report) -> str:
+def format_report(report: Report, *, timing: bool = True) -> str:
     """The per-question table and the total, as printed by ``make grade``."""
     width = max([len("question")] + [len(q.name) for q in report.questions])
     lines = [f"Grading {report.notebook} (exercise set {report.exercise_set})", ""]
@@ -453,107 +559,344 @@ def format_report(report: Report) -> str:
     if report.notes:
         lines += ["", "Notes:"] + [f"  - {note}" for note in report.notes]
     lines.append("")
-    lines.append(f"({report.status} in {report.seconds:.1f} s; public checks in the notebook are a "
-                 "subset of these hidden tests)")
+    took = f" in {report.seconds:.1f} s" if timing else ""
+    lines.append(f"({report.status}{took}; public checks in the notebook are a subset of these hidden tests)")
     return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- the worker
 
-
-def _failure_reason(message: str) -> str:
-    """The last line of otter's failure message, without the checks' own exception name."""
-    lines = [line.strip() for line in (message or "").strip().splitlines() if line.strip()]
-    if not lines:
-        return "failed"
-    last = lines[-1]
-    for prefix in ("rnncourse.checks.CheckFailure: ", "CheckFailure: ", "AssertionError: "):
-        if last.startswith(prefix):
-            return last[len(prefix):]
-    return last
+# Cells otter adds to the student notebook; they run the public tests in the notebook, which
+# grading does not need (the hidden tests run here), so they are skipped.
+_OTTER_CELL = re.compile(
+    r"\s*(?:# Initialize Otter\s*\n\s*import otter\s*\n\s*grader = otter\.Notebook\([^)]*\)"
+    r"|grader\.check\(\s*[\"']\w+[\"']\s*\)|grader\.check_all\(\)|grader\.export\([^)]*\))\s*"
+)
 
 
-def _cell_errors(executed: dict) -> list[str]:
-    """One note per cell of the submission that raised: the error and the cell's first line."""
-    notes = []
-    for cell in executed.get("cells", []):
-        for output in cell.get("outputs", []):
-            if output.get("output_type") != "error":
-                continue
-            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-            first = next((line for line in source.splitlines() if line.strip()), "")
-            if "otter" in first or first.startswith("notebook_"):
-                continue  # otter's own inserted cells report through the question rows
-            evalue = _one_line(str(output.get("evalue", "")))
-            notes.append(f"a cell raised {output.get('ename')}"
-                         f"{': ' + evalue if evalue else ''} (cell starting {first.strip()[:50]!r})")
-    return notes
+@dataclass
+class _TestCase:
+    fn: object
+    points: float | None
+    hidden: bool
 
 
-_SLOW_OPTIONAL_MODULE = "rfc3987_syntax"
+@dataclass
+class _Question:
+    name: str
+    points: float
+    all_or_nothing: bool
+    cases: list
 
 
-def _skip_slow_optional_import() -> None:
-    """Make ``import rfc3987_syntax`` fail fast here and in the grading kernel.
+def _load_tests(zip_path: str) -> list[_Question]:
+    """The questions of an autograder zip, with otter's ``test_case`` decorator replaced by ours.
 
-    jsonschema (under nbformat, which otter imports in the worker and in the kernel) imports
-    this optional IRI checker if it is installed, and it builds a grammar at import: about 2 s
-    of CPU per process, a third of grading one notebook. jsonschema skips it on ImportError,
-    and nothing in grading validates IRIs. The kernel inherits PYTHONPATH, so a one-line
-    module placed first makes the import fail there too.
+    The test files are executed here, in the grading process, never in the learner's.
     """
-    sys.modules.setdefault(_SLOW_OPTIONAL_MODULE, None)
-    shim_dir = Path.cwd() / "shim"  # the worker runs in grade()'s temporary directory
-    shim_dir.mkdir(exist_ok=True)
-    (shim_dir / f"{_SLOW_OPTIONAL_MODULE}.py").write_text(
-        'raise ImportError("skipped while grading: see rnncourse.grading")\n'
-    )
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(shim_dir), os.environ.get("PYTHONPATH", "")) if p
-    )
+    questions = []
+    with zipfile.ZipFile(zip_path) as z:
+        names = [n for n in z.namelist() if re.fullmatch(r"tests/[^/]+\.py", n)]
+        for name in sorted(names, key=lambda n: _natural_key(Path(n).stem)):
+            tree = ast.parse(z.read(name).decode("utf-8"))
+            tree.body = [node for node in tree.body if not (
+                isinstance(node, ast.ImportFrom) and (node.module or "").startswith("otter"))]
+            cases: list[_TestCase] = []
+
+            def test_case(points=None, hidden=False, success_message=None, failure_message=None,
+                          _cases=cases):
+                def record(fn):
+                    _cases.append(_TestCase(fn, points, bool(hidden)))
+                    return fn
+                return record
+
+            namespace = {"__name__": f"_hidden_tests_{Path(name).stem}", "test_case": test_case}
+            exec(compile(tree, f"<hidden tests {name}>", "exec"), namespace)  # noqa: S102 - our own tests
+            value = namespace.get("points", 1)
+            total = sum(value) if isinstance(value, list) else (1 if value is None else value)
+            questions.append(_Question(str(namespace.get("name", Path(name).stem)), float(total),
+                                       bool(namespace.get("all_or_nothing", False)), cases))
+    return questions
 
 
-def _worker(zip_path: str, submission: str, out: str, cell_timeout: float) -> int:
-    """Grade ``submission`` with ``otter run`` and write a small JSON summary to ``out``."""
-    _skip_slow_optional_import()
-    from nbconvert import preprocessors
+def _case_points(question: _Question) -> list[float]:
+    """Points of each test case when a question is not all-or-nothing (otter's split)."""
+    given = [c.points for c in question.cases]
+    fixed = sum(p for p in given if p is not None)
+    free = [p for p in given if p is None]
+    share = (question.points - fixed) / len(free) if free else 0.0
+    return [share if p is None else float(p) for p in given]
 
-    base = preprocessors.ExecutePreprocessor
 
-    class _TimedExecutePreprocessor(base):  # otter builds this class by name at call time
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            self.timeout = int(max(1, cell_timeout))
-            self.interrupt_on_timeout = True  # interrupt the cell, then go on with the next
+def _grade_question(question: _Question, learner) -> tuple[float, str]:
+    """Run every test case of one question against the learner process: (score, reason)."""
+    import inspect
 
-    preprocessors.ExecutePreprocessor = _TimedExecutePreprocessor
+    from rnncourse.checks import CheckFailure
+    from rnncourse.learner_process import LearnerDied, _OutOfTime
 
-    from otter.run import main as otter_run
+    passed, reasons = [], []
+    for case in question.cases:
+        try:
+            params = inspect.signature(case.fn).parameters
+            case.fn(**{p: learner.lookup(p) for p in params})
+        except (LearnerDied, _OutOfTime):
+            raise
+        except CheckFailure as e:
+            passed.append(False)
+            reasons.append(str(e))
+        except AssertionError as e:
+            passed.append(False)
+            reasons.append(str(e) or "a check failed")
+        except Exception as e:  # noqa: BLE001 - the test could not use what the answer gave
+            passed.append(False)
+            reasons.append(f"the answer could not be checked ({type(e).__name__}: {e})")
+        else:
+            passed.append(True)
+    reason = _one_line(reasons[0].strip().splitlines()[0]) if reasons else ""
+    if question.all_or_nothing:
+        return (question.points if all(passed) else 0.0), reason
+    return sum(p for p, ok in zip(_case_points(question), passed) if ok), reason
 
-    summary: dict = {"questions": [], "cell_errors": [], "error": ""}
+
+def _worker(zip_path: str, submission: str, out: str, cell_timeout: float, timeout: float,
+            memory_mb: float, check_time_limit: float, learner_dir: str, confine: bool = True) -> int:
+    """Run the submission in a learner process, then the hidden tests here; write ``out`` (JSON).
+
+    The results are written after every question, so a worker that is killed still reports
+    the questions it graded.
+    """
+    deadline = time.monotonic() + timeout
+    from rnncourse.learner_process import LearnerDied, LearnerProcess, _OutOfTime
+
+    summary: dict = {"questions": [], "notes": [], "status": "graded", "pending": "", "finished": False}
+    out_path = Path(out)
+
+    def save():
+        _write_atomic(out_path, json.dumps(summary))
+
+    nb = json.loads(Path(submission).read_text(encoding="utf-8"))
+    questions = _load_tests(zip_path)
+    os.unlink(zip_path)  # the tests are in memory now; no copy stays on disk while learner code runs
+    cells = [(i, _source(c)) for i, c in enumerate(nb["cells"])
+             if isinstance(c, dict) and c.get("cell_type") == "code" and not _OTTER_CELL.fullmatch(_source(c))]
+    answers = answer_cells(nb)
+    workdir = learner_dir
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RNNCOURSE_CHECK")}
+    env.update(HOME=workdir, TMPDIR=workdir, IPYTHONDIR=os.path.join(workdir, ".ipython"),
+               MPLCONFIGDIR=os.path.join(workdir, ".matplotlib"), MPLBACKEND="Agg")
+    import rnncourse
+    from rnncourse.learner_process import default_confinement
+
+    confinement = default_confinement(workdir, str(Path(rnncourse.__file__).resolve().parent)) if confine else None
+    try:  # matplotlib's font list, so the learner process does not rebuild it (1 s of CPU)
+        import matplotlib
+
+        os.makedirs(env["MPLCONFIGDIR"], exist_ok=True)
+        for cached in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
+            shutil.copyfile(cached, Path(env["MPLCONFIGDIR"]) / cached.name)
+    except (ImportError, OSError):
+        pass
+    log_path = str(Path(out).parent / "learner.log")
+
+    def new_learner():
+        learner = LearnerProcess(workdir, memory_mb=memory_mb, time_limit=check_time_limit,
+                                 deadline=deadline, env=env, log_path=log_path, confinement=confinement)
+        learner.start()
+        return learner
+
+    def run_cells(learner, upto, notes):
+        """Run code cells [0, upto); return (position, cell index, reason) where it died, or None."""
+        for k, (index, source) in enumerate(cells[:upto]):
+            try:
+                error = learner.run_cell(source, cell_timeout)
+            except LearnerDied as e:
+                return k, index, str(e)
+            if error is not None and notes is not None:
+                first = next((line for line in source.splitlines() if line.strip()), "").strip()[:50]
+                if error[0] == "KeyboardInterrupt":
+                    notes.append(f"cell {index} ran longer than {cell_timeout:g} s and was interrupted "
+                                 f"(cell starting {first!r})")
+                else:
+                    message = _one_line(error[1])
+                    notes.append(f"a cell raised {error[0]}{': ' + message if message else ''} "
+                                 f"(cell {index}, starting {first!r})")
+        return None
+
+    learner = None
+    stop = None
     try:
-        results = otter_run(submission, autograder=zip_path, output_dir=None, no_logo=True)
-    except Exception as e:  # noqa: BLE001 - a dead kernel or broken file is reported, not raised
-        summary["error"] = f"{type(e).__name__}: {_one_line(str(e)) or 'no message'}"
-        if type(e).__name__ == "DeadKernelError":
-            summary["error"] += " (the notebook called exit() or os._exit(), or crashed)"
-        Path(out).write_text(json.dumps(summary))
-        return 0
-    if results.catastrophic_error is not None:
-        e = results.catastrophic_error
-        summary["error"] = f"{type(e).__name__}: {_one_line(str(e)) or 'no message'}"
-    for name, test_file in results.results.items():
-        failed = [r for r in test_file.test_case_results if not r.passed]
-        reason = _failure_reason(failed[0].message) if failed else ""
-        if failed and not reason:
-            reason = "failed"
-        summary["questions"].append(
-            {"name": name, "score": test_file.score, "possible": test_file.possible, "reason": reason}
-        )
-    if results.notebook is not None:
-        summary["cell_errors"] = _cell_errors(results.notebook)
-    Path(out).write_text(json.dumps(summary))
+        try:
+            learner = new_learner()
+        except LearnerDied as e:
+            summary.update(status="crashed", pending=f"not graded: the notebook's process did not start ({e})")
+            return 0
+        stop = run_cells(learner, len(cells), summary["notes"])
+        if stop is not None:
+            k, index, why = stop
+            summary["status"] = "partly graded"
+            summary["notes"].insert(0, f"grading went as far as cell {index}: {why}; the cells before it "
+                                    "were run again in a new process and the questions they answer graded")
+            learner.stop()
+            try:
+                learner = new_learner()
+                again = run_cells(learner, k, None)
+            except LearnerDied as e:
+                again = (k, index, str(e))
+            if again is not None:
+                summary["pending"] = f"not graded: the notebook's process died again ({again[2]})"
+                return 0
+        for question in questions:
+            first_cell = min(answers.get(question.name) or [-1])
+            if stop is not None and first_cell >= stop[1]:
+                score, reason = 0.0, f"not graded: the notebook never got to this answer ({stop[2]} in cell {stop[1]})"
+            else:
+                try:
+                    score, reason = _grade_question(question, learner)
+                except LearnerDied as e:
+                    summary["questions"].append({"name": question.name, "score": 0.0,
+                                                 "possible": question.points,
+                                                 "reason": f"the notebook's process died during these tests: {e}"})
+                    summary["status"] = "partly graded"
+                    summary["pending"] = "not graded: the notebook's process died during an earlier question"
+                    summary["notes"].insert(0, f"the notebook's process died during the tests of "
+                                            f"{question.name}: {e}")
+                    save()
+                    return 0
+            summary["questions"].append({"name": question.name, "score": score,
+                                         "possible": question.points, "reason": reason})
+            save()
+    except _OutOfTime:
+        summary["status"] = "timed out"
+        summary["pending"] = f"not graded: the notebook ran longer than the {timeout:g} s limit"
+        summary["notes"].insert(0, f"stopped after the {timeout:g} s limit for the whole notebook")
+    finally:
+        if learner is not None:
+            learner.stop()
+        summary["finished"] = True
+        save()
     return 0
+
+
+# ----------------------------------------------------------------------------- batch grading
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def batch(
+    directory: str | Path,
+    exercise_set: str,
+    out_dir: str | Path,
+    *,
+    jobs: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    cell_timeout: float = DEFAULT_CELL_TIMEOUT,
+    check_time_limit: float | None = None,
+    memory_mb: float = DEFAULT_MEMORY_MB,
+    force: bool = False,
+    root: Path | None = None,
+    autograder: Path | None = None,
+    progress: bool | None = None,
+) -> list[dict]:
+    """Grade every file in ``directory`` for ``exercise_set``, ``jobs`` at a time; write the results.
+
+    Writes ``out_dir/grades.csv`` (one row per file: status, one column per question, total,
+    max, note) and ``out_dir/reports/<file>.txt`` and ``.json``. A file whose report is already
+    there for the same bytes, autograder and limits is not graded again (``force`` regrades),
+    so a rerun gives the same files. Never writes into ``directory``. Returns the CSV rows.
+    """
+    import csv
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    directory, out_dir = Path(directory), Path(out_dir)
+    if not directory.is_dir():
+        raise GradingError(f"{directory}: no such folder")
+    if out_dir.resolve() == directory.resolve() or directory.resolve() in out_dir.resolve().parents:
+        raise GradingError(f"{out_dir}: the results must go outside the folder of submissions")
+    root = repo_root() if root is None else Path(root)
+    files = sorted((p for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")),
+                   key=lambda p: p.name)
+    reports_dir = out_dir / "reports"
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="rnncourse-batch-") as tmp:
+        zip_copy = Path(tmp) / "autograder.zip"
+        if autograder is not None:
+            shutil.copyfile(autograder, zip_copy)
+        else:
+            with _set_lock(root, exercise_set):
+                shutil.copyfile(autograder_zip(exercise_set, root, locked=True), zip_copy)
+        questions = _questions_in_zip(zip_copy)
+        key = {"autograder": _sha256(zip_copy), "timeout": timeout, "cell_timeout": cell_timeout,
+               "check_time_limit": check_time_limit, "memory_mb": memory_mb}
+
+        def cached(path: Path) -> dict | None:
+            report = reports_dir / f"{path.name}.json"
+            if force or not report.is_file():
+                return None
+            try:
+                data = json.loads(report.read_text())
+            except json.JSONDecodeError:
+                return None
+            return data if data.get("key") == {**key, "submission": _sha256(path)} else None
+
+        def run(path: Path) -> dict:
+            digest = _sha256(path)
+            try:
+                report = grade(path, exercise_set=exercise_set, autograder=zip_copy, timeout=timeout,
+                               cell_timeout=cell_timeout, check_time_limit=check_time_limit,
+                               memory_mb=memory_mb, root=root)
+            except Exception as e:  # noqa: BLE001 - one bad file never stops the batch
+                why = str(e) if isinstance(e, GradingError) else f"grader error: {type(e).__name__}: {e}"
+                report = Report(str(path), exercise_set,
+                                [QuestionResult(n, 0.0, p, "not graded") for n, p in questions],
+                                status="not graded", notes=[_one_line(why)])
+            data = {**asdict(report), "total": report.total, "max": report.possible,
+                    "key": {**key, "submission": digest}}
+            data.pop("seconds")
+            data["notebook"] = path.name
+            _write_atomic(reports_dir / f"{path.name}.json", json.dumps(data, indent=1))
+            report.notebook = path.name
+            _write_atomic(reports_dir / f"{path.name}.txt", format_report(report, timing=False) + "\n")
+            return data
+
+        results: dict[str, dict] = {}
+        todo = []
+        for path in files:
+            data = cached(path)
+            if data is None:
+                todo.append(path)
+            else:
+                results[path.name] = data
+        workers = max(1, jobs or os.cpu_count() or 1)
+        bar = tqdm(total=len(files), initial=len(files) - len(todo), unit="notebook",
+                   desc=f"grading {exercise_set}", disable=(not progress) if progress is not None else None)
+        with ThreadPoolExecutor(workers) as pool:
+            futures = {pool.submit(run, path): path for path in todo}
+            for future in as_completed(futures):
+                results[futures[future].name] = future.result()
+                bar.update(1)
+        bar.close()
+
+    names = [n for n, _ in questions]
+    rows = []
+    for path in files:
+        data = results[path.name]
+        scores = {q["name"]: q["score"] for q in data["questions"]}
+        note = data["notes"][0] if data["notes"] and data["status"] != "graded" else ""
+        rows.append({"submission": path.name, "status": data["status"],
+                     **{n: f"{scores.get(n, 0.0):g}" for n in names},
+                     "total": f"{data['total']:g}", "max": f"{data['max']:g}", "note": note})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["submission", "status", *names, "total", "max", "note"],
+                            lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    _write_atomic(out_dir / "grades.csv", buffer.getvalue())
+    return rows
 
 
 # ----------------------------------------------------------------------------- command line
@@ -565,21 +908,40 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build", help="otter assign every master; copy student notebooks to exercises/")
     b.add_argument("--set", dest="sets", action="append", help="only this set (repeatable)")
     sub.add_parser("check", help="exit 1 if a committed student notebook differs from its master's")
+
+    def limits(p):
+        p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds for a notebook")
+        p.add_argument("--cell-timeout", type=float, default=DEFAULT_CELL_TIMEOUT, help="seconds per cell")
+        p.add_argument("--memory-mb", type=float, default=DEFAULT_MEMORY_MB,
+                       help="address-space limit of the notebook's process, MiB (0: none)")
+        p.add_argument("--check-time-limit", type=float, default=None,
+                       help=f"seconds per call of learner code by the tests (default {DEFAULT_CHECK_TIME_LIMIT:g})")
+
     g = sub.add_parser("grade", help="grade one notebook with the hidden tests")
     g.add_argument("notebook")
     g.add_argument("--set", dest="exercise_set", help="exercise set name (default: from the notebook)")
-    g.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds for the notebook")
-    g.add_argument("--cell-timeout", type=float, default=DEFAULT_CELL_TIMEOUT, help="seconds per cell")
     g.add_argument("--json", help="also write the report as JSON to this file")
+    limits(g)
+    bt = sub.add_parser("batch", help="grade a folder of submissions: CSV and one report each")
+    bt.add_argument("directory")
+    bt.add_argument("--set", dest="exercise_set", required=True, help="exercise set name")
+    bt.add_argument("--out", required=True, help="folder for grades.csv and reports/")
+    bt.add_argument("--jobs", type=int, default=None, help="notebooks at once (default: the number of cores)")
+    bt.add_argument("--force", action="store_true", help="regrade files that already have a report")
+    limits(bt)
     w = sub.add_parser("_worker")  # internal: runs inside the separate grading process
     w.add_argument("zip")
     w.add_argument("submission")
     w.add_argument("out")
-    w.add_argument("--cell-timeout", type=float, default=DEFAULT_CELL_TIMEOUT)
+    w.add_argument("learner_dir")
+    w.add_argument("--no-confine", action="store_true")
+    limits(w)
     args = parser.parse_args(argv)
 
     if args.command == "_worker":
-        return _worker(args.zip, args.submission, args.out, args.cell_timeout)
+        return _worker(args.zip, args.submission, args.out, args.cell_timeout, args.timeout,
+                       args.memory_mb, DEFAULT_CHECK_TIME_LIMIT if args.check_time_limit is None
+                       else args.check_time_limit, args.learner_dir, confine=not args.no_confine)
     try:
         if args.command == "build":
             masters = None
@@ -596,11 +958,21 @@ def main(argv: list[str] | None = None) -> int:
             for name in stale:
                 print(f"exercises/{name} differs from what its master generates: run `make exercises`")
             return 1 if stale else 0
-        report = grade(args.notebook, exercise_set=args.exercise_set, timeout=args.timeout,
-                       cell_timeout=args.cell_timeout)
+        options = {"timeout": args.timeout, "cell_timeout": args.cell_timeout, "memory_mb": args.memory_mb,
+                   "check_time_limit": args.check_time_limit}
+        if args.command == "batch":
+            start = time.perf_counter()
+            rows = batch(args.directory, args.exercise_set, args.out, jobs=args.jobs, force=args.force,
+                         **options)
+            seconds = time.perf_counter() - start
+            not_graded = sum(r["status"] == "not graded" for r in rows)
+            print(f"{len(rows)} submissions ({not_graded} not graded: see the note column) in {seconds:.1f} s; "
+                  f"wrote {Path(args.out) / 'grades.csv'} and {Path(args.out) / 'reports'}/")
+            return 0
+        report = grade(args.notebook, exercise_set=args.exercise_set, **options)
     except GradingError as e:
-        what = "grading could not run" if args.command == "grade" else f"{args.command} failed"
-        print(f"{what}: {e}", file=sys.stderr)
+        what = "grading could not run" if args.command in ("grade", "batch") else f"{args.command} failed"
+        print(f"{what}: {_one_line(str(e))}", file=sys.stderr)
         return 2
     print(format_report(report))
     if args.json:

@@ -26,7 +26,6 @@ import pytest
 
 from rnncourse.grading import (
     answer_cells,
-    assign,
     find_masters,
     format_report,
     grade,
@@ -88,18 +87,6 @@ def _variants(set_name: str, kind: str) -> dict[str, dict[str, str]]:
 
 def _wrong_variants(set_name: str) -> dict[str, dict[str, str]]:
     return _variants(set_name, "wrong")
-
-
-@cache
-def _assigned(set_name: str, out_root: Path):
-    return assign(ROOT / "exercises" / "masters" / f"{set_name}.ipynb", out_root / set_name)
-
-
-@pytest.fixture(scope="session")
-def assigned(tmp_path_factory):
-    """``assigned(set)``: one `otter assign` output per set per session (student, solutions, zip)."""
-    out_root = tmp_path_factory.mktemp("assign")
-    return lambda set_name: _assigned(set_name, out_root)
 
 
 @cache

@@ -1,6 +1,8 @@
-"""Command line of rnncourse/grading.py, loaded alone: `make exercises`, `make grade`.
+"""Command line of rnncourse/grading.py, loaded alone: `make exercises`, `make grade`, `make grade-batch`.
 
-Usage: python tools/grading.py build | check | grade NB.ipynb [--timeout S] [--cell-timeout S]
+Usage: python tools/grading.py build | check | grade NB.ipynb [limits]
+       python tools/grading.py batch DIR --set NAME --out OUT [--jobs N] [--force] [limits]
+limits: [--timeout S] [--cell-timeout S] [--check-time-limit S] [--memory-mb MB]
 
 Same as ``python -m rnncourse.grading ...``, without importing the rnncourse package (its
 ``__init__`` imports torch and matplotlib, 2-3 s that building and grading do not need).

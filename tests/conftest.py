@@ -1,0 +1,24 @@
+"""Fixtures shared by the grading tests (tests/test_grading.py, tests/test_tamper_and_isolation.py)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from rnncourse.grading import assign
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@cache
+def _assigned(set_name: str, out_root: Path):
+    return assign(ROOT / "exercises" / "masters" / f"{set_name}.ipynb", out_root / set_name)
+
+
+@pytest.fixture(scope="session")
+def assigned(tmp_path_factory):
+    """``assigned(set)``: one `otter assign` output per set per session (student, solutions, zip)."""
+    out_root = tmp_path_factory.mktemp("assign")
+    return lambda set_name: _assigned(set_name, out_root)
