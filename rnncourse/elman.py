@@ -45,6 +45,44 @@ def elman_step(
     return torch.tanh(x_t @ W_xh.T + h_prev @ W_hh.T + b_h)  # (N, H)
 
 
+def _check_rnn_inputs(
+    x: object,
+    h_0: object,
+    *,
+    input_size: int,
+    hidden_size: int,
+    batch_first: bool,
+    dtype: torch.dtype,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Check ``x`` and ``h_0`` for a one-layer RNN laid out as ``torch.nn.RNN`` (shared by
+    :class:`ElmanRNN` and :class:`rnncourse.unshared.UnsharedRNN`); return them as tensors."""
+    x = check_tensor("x", x)
+    layout = "(N, L, H_in)" if batch_first else "(L, N, H_in)"
+    check_ndim("x", x, (2, 3), f"{layout} or unbatched (L, H_in)")
+    check_floating("x", x)
+    if x.dtype != dtype:
+        raise ValueError(f"x: expected dtype {dtype} (the weights' dtype), got {x.dtype}")
+    if x.shape[-1] != input_size:
+        raise ValueError(
+            f"x.size(-1) must be equal to input_size. Expected {input_size}, got {x.shape[-1]}"
+        )
+    time_dim = 1 if (batch_first and x.dim() == 3) else 0
+    if x.shape[time_dim] == 0:
+        raise ValueError(f"x: expected a sequence of length L >= 1, got an empty sequence "
+                         f"(shape {tuple(x.shape)})")
+    if h_0 is None:
+        return x, None
+    h_0 = check_tensor("h_0", h_0)
+    if x.dim() == 3:
+        batch = x.shape[0] if batch_first else x.shape[1]
+        check_shape("h_0", h_0, (1, batch, hidden_size))
+    else:
+        check_shape("h_0", h_0, (1, hidden_size))
+    if h_0.dtype != x.dtype:
+        raise ValueError(f"h_0: expected dtype {x.dtype} (the input's dtype), got {h_0.dtype}")
+    return x, h_0
+
+
 class ElmanRNN(nn.Module):
     r"""A one-layer tanh RNN with weights shared across time, equal to ``torch.nn.RNN``.
 
@@ -140,31 +178,8 @@ class ElmanRNN(nn.Module):
         return f"{self.input_size}, {self.hidden_size}, batch_first={self.batch_first}"
 
     def _check_inputs(self, x: object, h_0: object) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x = check_tensor("x", x)
-        layout = "(N, L, H_in)" if self.batch_first else "(L, N, H_in)"
-        check_ndim("x", x, (2, 3), f"{layout} or unbatched (L, H_in)")
-        check_floating("x", x)
-        if x.dtype != self.W_xh.dtype:
-            raise ValueError(f"x: expected dtype {self.W_xh.dtype} (the weights' dtype), got {x.dtype}")
-        if x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"x.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.shape[-1]}"
-            )
-        time_dim = 1 if (self.batch_first and x.dim() == 3) else 0
-        if x.shape[time_dim] == 0:
-            raise ValueError(f"x: expected a sequence of length L >= 1, got an empty sequence "
-                             f"(shape {tuple(x.shape)})")
-        if h_0 is None:
-            return x, None
-        h_0 = check_tensor("h_0", h_0)
-        if x.dim() == 3:
-            batch = x.shape[0] if self.batch_first else x.shape[1]
-            check_shape("h_0", h_0, (1, batch, self.hidden_size))
-        else:
-            check_shape("h_0", h_0, (1, self.hidden_size))
-        if h_0.dtype != x.dtype:
-            raise ValueError(f"h_0: expected dtype {x.dtype} (the input's dtype), got {h_0.dtype}")
-        return x, h_0
+        return _check_rnn_inputs(x, h_0, input_size=self.input_size, hidden_size=self.hidden_size,
+                                 batch_first=self.batch_first, dtype=self.W_xh.dtype)
 
     def forward(
         self, x: torch.Tensor, h_0: torch.Tensor | None = None

@@ -32,8 +32,7 @@ import math
 import torch
 from torch import nn
 
-from rnncourse._validation import check_floating, check_ndim, check_shape, check_tensor
-from rnncourse.elman import ElmanRNN
+from rnncourse.elman import ElmanRNN, _check_rnn_inputs
 
 __all__ = ["UnsharedRNN"]
 
@@ -135,35 +134,15 @@ class UnsharedRNN(nn.Module):
                 f"batch_first={self.batch_first}")
 
     def _check_inputs(self, x: object, h_0: object) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x = check_tensor("x", x)
-        layout = "(N, L, H_in)" if self.batch_first else "(L, N, H_in)"
-        check_ndim("x", x, (2, 3), f"{layout} or unbatched (L, H_in)")
-        check_floating("x", x)
-        if x.dtype != self.W_xh.dtype:
-            raise ValueError(f"x: expected dtype {self.W_xh.dtype} (the weights' dtype), got {x.dtype}")
-        if x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"x.size(-1) must be equal to input_size. Expected {self.input_size}, got {x.shape[-1]}"
-            )
+        x, h_0 = _check_rnn_inputs(x, h_0, input_size=self.input_size,
+                                   hidden_size=self.hidden_size, batch_first=self.batch_first,
+                                   dtype=self.W_xh.dtype)
         L = x.shape[1 if (self.batch_first and x.dim() == 3) else 0]
-        if L == 0:
-            raise ValueError(f"x: expected a sequence of length L >= 1, got an empty sequence "
-                             f"(shape {tuple(x.shape)})")
         if L > self.max_length:
             raise ValueError(
                 f"x: expected a sequence of length L <= max_length = {self.max_length} "
                 f"(this network has weights only for steps 1..{self.max_length}), got L = {L}"
             )
-        if h_0 is None:
-            return x, None
-        h_0 = check_tensor("h_0", h_0)
-        if x.dim() == 3:
-            batch = x.shape[0] if self.batch_first else x.shape[1]
-            check_shape("h_0", h_0, (1, batch, self.hidden_size))
-        else:
-            check_shape("h_0", h_0, (1, self.hidden_size))
-        if h_0.dtype != x.dtype:
-            raise ValueError(f"h_0: expected dtype {x.dtype} (the input's dtype), got {h_0.dtype}")
         return x, h_0
 
     def forward(
