@@ -83,6 +83,31 @@ def _check_rnn_inputs(
     return x, h_0
 
 
+def _to_time_major(
+    x: torch.Tensor, h_0: torch.Tensor | None, batch_first: bool
+) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
+    """Checked inputs in any accepted layout -> x (L, N, H_in), h_0 (1, N, H) or None, unbatched."""
+    unbatched = x.dim() == 2
+    if unbatched:
+        x = x.unsqueeze(1)  # (L, 1, H_in)
+        h_0 = None if h_0 is None else h_0.unsqueeze(1)  # (1, 1, H)
+    elif batch_first:
+        x = x.transpose(0, 1)  # (L, N, H_in)
+    return x, h_0, unbatched
+
+
+def _from_time_major(
+    output: torch.Tensor, h: torch.Tensor, unbatched: bool, batch_first: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """output (L, N, H) and last state h (N, H) -> the caller's layout, as torch.nn.RNN returns."""
+    h_n = h.unsqueeze(0)  # (1, N, H)
+    if unbatched:
+        return output.squeeze(1), h_n.squeeze(1)  # (L, H), (1, H)
+    if batch_first:
+        output = output.transpose(0, 1)  # (N, L, H)
+    return output, h_n
+
+
 class ElmanRNN(nn.Module):
     r"""A one-layer tanh RNN with weights shared across time, equal to ``torch.nn.RNN``.
 
@@ -186,12 +211,7 @@ class ElmanRNN(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the recurrence over every step of ``x``; see the class docstring for shapes."""
         x, h_0 = self._check_inputs(x, h_0)
-        unbatched = x.dim() == 2
-        if unbatched:
-            x = x.unsqueeze(1)  # (L, 1, H_in)
-            h_0 = None if h_0 is None else h_0.unsqueeze(1)  # (1, 1, H)
-        elif self.batch_first:
-            x = x.transpose(0, 1)  # (L, N, H_in)
+        x, h_0, unbatched = _to_time_major(x, h_0, self.batch_first)  # x: (L, N, H_in)
         N = x.shape[1]
         h = x.new_zeros(N, self.hidden_size) if h_0 is None else h_0[0]  # (N, H)
         xp = x @ self.W_xh.T + self.b_h  # (L, N, H): the input path of all steps at once
@@ -200,9 +220,4 @@ class ElmanRNN(nn.Module):
             h = torch.tanh(xp_t + h @ self.W_hh.T)  # (N, H)
             hs.append(h)
         output = torch.stack(hs)  # (L, N, H)
-        h_n = h.unsqueeze(0)  # (1, N, H)
-        if unbatched:
-            return output.squeeze(1), h_n.squeeze(1)  # (L, H), (1, H)
-        if self.batch_first:
-            output = output.transpose(0, 1)  # (N, L, H)
-        return output, h_n
+        return _from_time_major(output, h, unbatched, self.batch_first)

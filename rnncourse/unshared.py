@@ -32,7 +32,7 @@ import math
 import torch
 from torch import nn
 
-from rnncourse.elman import ElmanRNN, _check_rnn_inputs
+from rnncourse.elman import ElmanRNN, _check_rnn_inputs, _from_time_major, _to_time_major
 
 __all__ = ["UnsharedRNN"]
 
@@ -150,12 +150,7 @@ class UnsharedRNN(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Run step t of ``x`` with the weights of step t; see the class docstring for shapes."""
         x, h_0 = self._check_inputs(x, h_0)
-        unbatched = x.dim() == 2
-        if unbatched:
-            x = x.unsqueeze(1)  # (L, 1, H_in)
-            h_0 = None if h_0 is None else h_0.unsqueeze(1)  # (1, 1, H)
-        elif self.batch_first:
-            x = x.transpose(0, 1)  # (L, N, H_in)
+        x, h_0, unbatched = _to_time_major(x, h_0, self.batch_first)  # x: (L, N, H_in)
         L, N, _ = x.shape
         h = x.new_zeros(N, self.hidden_size) if h_0 is None else h_0[0]  # (N, H)
         # Input path of all steps at once, each step with its own W_xh^(t) and b_h^(t).
@@ -165,9 +160,4 @@ class UnsharedRNN(nn.Module):
             h = torch.tanh(xp_t + h @ W_hh_t.T)  # (N, H)
             hs.append(h)
         output = torch.stack(hs)  # (L, N, H)
-        h_n = h.unsqueeze(0)  # (1, N, H)
-        if unbatched:
-            return output.squeeze(1), h_n.squeeze(1)  # (L, H), (1, H)
-        if self.batch_first:
-            output = output.transpose(0, 1)  # (N, L, H)
-        return output, h_n
+        return _from_time_major(output, h, unbatched, self.batch_first)
