@@ -9,10 +9,14 @@ timed for three implementations that compute the same function and the same grad
 (with respect to x and every parameter):
 
 * ``fast_elman`` (:mod:`rnncourse.fast_elman`): hoisted input projection, hand-written
-  backward with one large product per weight gradient;
+  backward with one large product per weight gradient, and its two serial loops compiled
+  with the batch sharded across cores (:mod:`rnncourse.sharded_recurrence`; the Python
+  loops if the C++ cannot be built here, and the first line says which ran);
 * ``torch.nn.RNN``;
 * ``split_loop`` (:mod:`rnncourse.cells`): the plain per-step loop, two matmuls a step,
-  differentiated by autograd.
+  differentiated by autograd;
+* ``fast_elman, Python loops``: ``fast_elman(..., compiled=False)``, to show what the
+  compiled, sharded loops add.
 
 A large matrix product (2048 x 2048 by 2048 x 2048) is timed in the same run, with the
 same number of threads (``--threads``; default PyTorch's, i.e. ``OMP_NUM_THREADS`` or the
@@ -50,6 +54,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
+from rnncourse import sharded_recurrence
 from rnncourse.cells import split_loop
 from rnncourse.fast_elman import fast_elman
 
@@ -153,7 +158,11 @@ def _contenders(
     def loop() -> object:
         return torch.autograd.grad(split_loop(x, W_xh, W_hh, b_h), ours, grad_out)
 
-    contenders = {"fast_elman": fast, "torch.nn.RNN": torch_rnn, "split_loop": loop}
+    def fast_python() -> object:
+        return torch.autograd.grad(fast_elman(x, W_xh, W_hh, b_h, compiled=False), ours, grad_out)
+
+    contenders = {"fast_elman": fast, "torch.nn.RNN": torch_rnn, "split_loop": loop,
+                  "fast_elman, Python loops": fast_python}
     return contenders, lambda: fast_elman(x, W_xh, W_hh, b_h).backward(grad_out)
 
 
@@ -202,6 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Elman RNN forward+backward on CPU, float32, N={N} L={L} H_in={H_in} H={H}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"median of {args.rounds} interleaved rounds")
+    if sharded_recurrence.available():
+        loops = f"compiled, batch cut into {sharded_recurrence.load().shards_for(N)} shard(s)"
+    else:
+        loops = f"Python (compiled unavailable: {sharded_recurrence.unavailable_reason()})"
+    print(f"fast_elman's serial loops: {loops}")
     print(f"FLOP = 6 L N H H_in + 6 (L-1) N H^2 = {result.flops / 1e9:.3f} GFLOP "
           f"(checked with FlopCounterMode)")
     print(f"{'GEMM ' + str(GEMM_SIZE) + '^3':<28}{'':>10}  {result.gemm_flops_per_s / 1e9:7.1f} GFLOP/s")

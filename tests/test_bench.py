@@ -26,9 +26,10 @@ def test_flop_formula_matches_flop_counter(L, N, H_in, H):
 
 
 def test_run_benchmark_small():
-    """A tiny run returns positive times for the three contenders and a well-formed line."""
+    """A tiny run returns positive times for the four contenders and a well-formed line."""
     result = bench.run_benchmark(4, 5, 3, 6, rounds=2, warmup=1, gemm_size=64)
-    assert set(result.seconds) == {"fast_elman", "torch.nn.RNN", "split_loop"}
+    assert set(result.seconds) == {"fast_elman", "torch.nn.RNN", "split_loop",
+                                   "fast_elman, Python loops"}
     assert all(s > 0 for s in result.seconds.values())
     assert result.flops == bench.rnn_flops(5, 4, 3, 6)
     assert SUMMARY.fullmatch(result.summary_line())

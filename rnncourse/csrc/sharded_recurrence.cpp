@@ -1,0 +1,101 @@
+// The two serial loops of rnncourse.fast_elman, compiled, with the batch sharded across cores.
+//
+// Chapter 3 (performance lab) explains why. The recurrence
+//
+//     h_t = tanh(p_t + h_{t-1} W_hh^T),        p_t = x_t W_xh^T + b_h (computed before),
+//
+// is serial in t but independent across the N sequences of a batch. The Python loops hand
+// each step's small (N, H) x (H, H) product to the BLAS, which cuts it over the cores and
+// makes them wait for each other at the end of every product: 2(L-1) times per forward and
+// backward pass. Here the batch is cut instead: each core takes a contiguous block of rows
+// (its shard) and carries it through all L steps on its own, calling the same ATen
+// operations as the Python loops on its rows. One parallel region per loop, so the cores
+// meet once, at the end. The numbers are those of the Python loops: row i of a product
+// does not depend on the other rows.
+//
+// Shapes (all contiguous, one floating dtype, CPU; rnncourse/fast_elman.py checks them):
+//   out, dz, g, hs (L, N, H);  W_hh, W_hh_T (H, H);  h_0 (N, H) or None for zeros.
+
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <optional>
+
+namespace {
+
+// One shard per intra-op thread (torch.get_num_threads()), but never more shards than rows.
+int64_t num_shards(int64_t N) {
+  return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), N));
+}
+
+// Call body(a, b) once per shard, rows [a, b) of the batch, the shards in parallel.
+template <typename Body>
+void for_each_shard(int64_t N, const Body& body) {
+  const int64_t shards = num_shards(N);
+  at::parallel_for(0, shards, /*grain_size=*/1, [&](int64_t first, int64_t last) {
+    at::NoGradGuard no_grad;  // grad mode is per thread, and on in a fresh worker thread
+    for (int64_t s = first; s < last; ++s) {
+      body(s * N / shards, (s + 1) * N / shards);
+    }
+  });
+}
+
+void check_3d(const at::Tensor& t, const char* name) {
+  TORCH_CHECK(t.dim() == 3 && t.is_contiguous() && t.device().is_cpu(), name,
+              ": expected a contiguous (L, N, H) CPU tensor, got sizes ", t.sizes());
+}
+
+}  // namespace
+
+// Forward loop. out holds p_1..p_L on entry and h_1..h_L on return, written in place.
+void forward_chain(at::Tensor out, const at::Tensor& W_hh_T, const std::optional<at::Tensor>& h_0) {
+  check_3d(out, "out");
+  TORCH_CHECK(W_hh_T.is_contiguous(), "W_hh_T: expected a contiguous (H, H) tensor");
+  const int64_t L = out.size(0), N = out.size(1);
+  for_each_shard(N, [&](int64_t a, int64_t b) {
+    at::Tensor h = out[0].slice(0, a, b);  // (b - a, H): p_1, then h_1, of this shard
+    if (h_0.has_value()) {
+      at::addmm_out(h, h, h_0->slice(0, a, b), W_hh_T);  // p_1 + h_0 W_hh^T
+    }
+    h.tanh_();
+    for (int64_t t = 1; t < L; ++t) {
+      at::Tensor next = out[t].slice(0, a, b);  // (b - a, H): p_{t+1}
+      at::addmm_out(next, next, h, W_hh_T);    // p_{t+1} + h_t W_hh^T, in place
+      next.tanh_();                             // h_{t+1}
+      h = next;
+    }
+  });
+}
+
+// Backward loop: dz_t = dLoss/d(pre-activation at step t), for t = L..1,
+//     dz_L = g_L * (1 - h_L^2),    dz_t = (g_t + dz_{t+1} W_hh) * (1 - h_t^2).
+void backward_chain(at::Tensor dz, const at::Tensor& g, const at::Tensor& hs, const at::Tensor& W_hh) {
+  check_3d(dz, "dz");
+  check_3d(g, "g");
+  check_3d(hs, "hs");
+  TORCH_CHECK(W_hh.is_contiguous(), "W_hh: expected a contiguous (H, H) tensor");
+  const int64_t L = dz.size(0), N = dz.size(1), H = dz.size(2);
+  for_each_shard(N, [&](int64_t a, int64_t b) {
+    at::Tensor dz_next = dz[L - 1].slice(0, a, b);  // (b - a, H): dz_L of this shard
+    at::tanh_backward_out(dz_next, g[L - 1].slice(0, a, b), hs[L - 1].slice(0, a, b));
+    at::Tensor dh = at::empty({b - a, H}, dz.options());  // dLoss/dh_t, reused every step
+    for (int64_t t = L - 1; t > 0; --t) {
+      at::addmm_out(dh, g[t - 1].slice(0, a, b), dz_next, W_hh);  // g_t + dz_{t+1} W_hh
+      at::Tensor dz_t = dz[t - 1].slice(0, a, b);
+      at::tanh_backward_out(dz_t, dh, hs[t - 1].slice(0, a, b));   // * (1 - h_t^2)
+      dz_next = dz_t;
+    }
+  });
+}
+
+int64_t shards_for(int64_t N) { return num_shards(N); }
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "Batch-sharded Elman recurrence loops (rnncourse.sharded_recurrence)";
+  // The loops never touch Python objects: let other Python threads run meanwhile.
+  m.def("forward_chain", &forward_chain, py::call_guard<py::gil_scoped_release>());
+  m.def("backward_chain", &backward_chain, py::call_guard<py::gil_scoped_release>());
+  m.def("shards_for", &shards_for, "How many shards a batch of N rows is cut into");
+}
