@@ -42,7 +42,6 @@ and the benchmark checks it against ``torch.utils.flop_counter.FlopCounterMode``
 from __future__ import annotations
 
 import argparse
-import ctypes
 import statistics
 import sys
 import time
@@ -59,31 +58,9 @@ from rnncourse import sharded_recurrence
 from rnncourse.cells import split_loop
 from rnncourse.fast_elman import fast_elman
 
-__all__ = ["BenchResult", "count_ops", "keep_freed_memory", "main", "rnn_flops", "run_benchmark",
-           "time_interleaved"]
+__all__ = ["BenchResult", "count_ops", "main", "rnn_flops", "run_benchmark", "time_interleaved"]
 
 GEMM_SIZE = 2048  # large enough for MKL to reach its steady rate, ~70 ms on 2 cores
-
-
-def keep_freed_memory() -> bool:
-    """Make glibc's malloc keep freed memory for reuse instead of returning it to the kernel.
-
-    By default glibc gives large freed blocks (every tensor of a few MB) back to the kernel,
-    and the next tensor of that size pays thousands of page faults, a cost of the allocator
-    and the kernel that varies from run to run, not of the computation being timed.
-    PyTorch's performance tuning guide recommends a caching allocator (jemalloc, TCMalloc)
-    for that reason; for the benchmark process, ``mallopt`` does the same with glibc. It
-    applies to every contender and to the GEMM alike. Returns whether it took effect
-    (False without glibc, e.g. on macOS). Process-wide: for the command line, not a library.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from glibc's <malloc.h>
-    mmap_max = 32 * 1024 * 1024  # glibc's largest mmap threshold on 64-bit (a 2048^2 GEMM's
-    # output, 16 MB, stays below it)
-    return bool(libc.mallopt(M_MMAP_THRESHOLD, mmap_max) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
 
 
 def rnn_flops(L: int, N: int, H_in: int, H: int) -> int:
@@ -224,11 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="intra-op threads for every contender, GEMM included "
                              "(default: PyTorch's, i.e. OMP_NUM_THREADS or the core count)")
-    parser.add_argument("--default-malloc", action="store_true",
-                        help="leave glibc's malloc as it is (by default freed memory is kept for "
-                             "reuse, as a caching allocator would; see keep_freed_memory)")
     args = parser.parse_args(argv)
-    kept = False if args.default_malloc else keep_freed_memory()
     if args.threads is not None:
         if args.threads < 1:
             parser.error(f"--threads: expected a positive int, got {args.threads}")
@@ -242,8 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         loops = f"compiled, batch cut into {sharded_recurrence.load().shards_for(N)} shard(s)"
     else:
         loops = f"Python (compiled unavailable: {sharded_recurrence.unavailable_reason()})"
-    print(f"fast_elman's serial loops: {loops}; freed memory "
-          f"{'kept for reuse (mallopt)' if kept else 'returned to the kernel (default malloc)'}")
+    print(f"fast_elman's serial loops: {loops}")
     print(f"FLOP = 6 L N H H_in + 6 (L-1) N H^2 = {result.flops / 1e9:.3f} GFLOP "
           f"(checked with FlopCounterMode)")
     print(f"{'GEMM ' + str(GEMM_SIZE) + '^3':<28}{'':>10}  {result.gemm_flops_per_s / 1e9:7.1f} GFLOP/s")
