@@ -92,11 +92,17 @@ def test_shard_count_follows_threads_and_batch(threads):
 
 
 @needs_compiler
-def test_thread_count_and_grad_mode_are_left_alone(threads):
+def test_thread_counts_and_grad_mode_are_left_alone(threads):
+    """The loops tell MKL to use one thread per core inside their parallel region; after
+    the call, this thread's MKL, PyTorch's thread count and grad mode are as before."""
     threads(2)
+    module = sharded.load()
+    blas_before = module.blas_threads()
     args, h_0, grad_out = _problem(L=5, N=4, H_in=3, H=4, dtype=torch.float32)
     _run(args, h_0, grad_out, compiled=True)
     assert torch.get_num_threads() == 2
+    assert module.blas_threads() == blas_before
+    assert blas_before in (-1, 2)  # -1: a PyTorch built without MKL
     assert torch.is_grad_enabled()
 
 
