@@ -69,15 +69,16 @@ def forward_loop(out: torch.Tensor, W_hh_T: torch.Tensor, h_0: torch.Tensor | No
 def backward_loop(dz: torch.Tensor, g: torch.Tensor, hs: torch.Tensor, W_hh: torch.Tensor) -> None:
     """dz_t = (g_t + dz_{t+1} W_hh) * (1 - h_t^2) for t = L..1 (no dz_{L+1} term), into ``dz``.
 
-    ``dz``, ``g``, ``hs`` (L, N, H): output, dLoss/dh_t and h_t; ``W_hh`` (H, H).
+    ``dz``, ``g``, ``hs`` (L, N, H): output, dLoss/dh_t and h_t; ``W_hh`` (H, H). ``dz``
+    first receives all of g in one copy; each step then works in place.
     """
-    dz_t, g_t, h_t = dz.unbind(0), g.unbind(0), hs.unbind(0)  # L views (N, H) each
+    dz.copy_(g)  # (L, N, H): g_t at every step
+    dz_t, h_t = dz.unbind(0), hs.unbind(0)  # L views (N, H) each
     L = len(dz_t)
-    _tanh_backward(g_t[L - 1], h_t[L - 1], grad_input=dz_t[L - 1])
-    dh = torch.empty_like(dz_t[0])  # (N, H), reused at every step
+    _tanh_backward(dz_t[L - 1], h_t[L - 1], grad_input=dz_t[L - 1])  # dz_L = g_L (1 - h_L^2)
     for t in range(L - 1, 0, -1):
-        torch.addmm(g_t[t - 1], dz_t[t], W_hh, out=dh)  # (N, H): dLoss/dh_{t-1}
-        _tanh_backward(dh, h_t[t - 1], grad_input=dz_t[t - 1])  # (N, H)
+        torch.addmm(dz_t[t - 1], dz_t[t], W_hh, out=dz_t[t - 1])  # (N, H): dLoss/dh_{t-1}
+        _tanh_backward(dz_t[t - 1], h_t[t - 1], grad_input=dz_t[t - 1])  # (N, H), in place
 
 
 def _loops(compiled: bool | None, x: torch.Tensor) -> tuple[Callable[..., None], Callable[..., None]]:

@@ -93,20 +93,22 @@ void forward_chain(at::Tensor out, const at::Tensor& W_hh_T, const std::optional
 
 // Backward loop: dz_t = dLoss/d(pre-activation at step t), for t = L..1,
 //     dz_L = g_L * (1 - h_L^2),    dz_t = (g_t + dz_{t+1} W_hh) * (1 - h_t^2).
+// Each shard first copies its rows of g into dz in one pass; every step then adds the
+// product and applies tanh's derivative in place (one copy of N/S rows per step saved).
 void backward_chain(at::Tensor dz, const at::Tensor& g, const at::Tensor& hs, const at::Tensor& W_hh) {
   check_3d(dz, "dz");
   check_3d(g, "g");
   check_3d(hs, "hs");
   TORCH_CHECK(W_hh.is_contiguous(), "W_hh: expected a contiguous (H, H) tensor");
-  const int64_t L = dz.size(0), N = dz.size(1), H = dz.size(2);
+  const int64_t L = dz.size(0), N = dz.size(1);
   for_each_shard(N, [&](int64_t a, int64_t b) {
+    dz.slice(1, a, b).copy_(g.slice(1, a, b));     // (L, b - a, H): g_t, every step
     at::Tensor dz_next = dz[L - 1].slice(0, a, b);  // (b - a, H): dz_L of this shard
-    at::tanh_backward_out(dz_next, g[L - 1].slice(0, a, b), hs[L - 1].slice(0, a, b));
-    at::Tensor dh = at::empty({b - a, H}, dz.options());  // dLoss/dh_t, reused every step
+    at::tanh_backward_out(dz_next, dz_next, hs[L - 1].slice(0, a, b));
     for (int64_t t = L - 1; t > 0; --t) {
-      at::addmm_out(dh, g[t - 1].slice(0, a, b), dz_next, W_hh);  // g_t + dz_{t+1} W_hh
       at::Tensor dz_t = dz[t - 1].slice(0, a, b);
-      at::tanh_backward_out(dz_t, dh, hs[t - 1].slice(0, a, b));   // * (1 - h_t^2)
+      at::addmm_out(dz_t, dz_t, dz_next, W_hh);                      // g_t + dz_{t+1} W_hh
+      at::tanh_backward_out(dz_t, dz_t, hs[t - 1].slice(0, a, b));  // * (1 - h_t^2)
       dz_next = dz_t;
     }
   });
