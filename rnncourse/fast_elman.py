@@ -25,10 +25,10 @@ computed so that as much of the work as possible is in large matrix products:
   small ops per step and accumulate the weight gradients step by step.
 
 The two loops are serial in time but independent across the N sequences of the batch. By
-default they run compiled (:mod:`rnncourse.sharded_recurrence`, C++ calling the same ATen
-operations): the batch is cut into one block of rows per core and each core carries its
-block through all L steps, so the cores synchronise once per loop instead of once per
-step. ``compiled=False`` runs the same loops in Python (the version to read); both give
+default they run compiled (:mod:`rnncourse.sharded_recurrence`, C++ doing the same
+operations; in float32 the product uses MKL's packed W_hh): the batch is cut into one
+block of rows per core and each core carries its block through all L steps, so the cores
+synchronise once per loop instead of once per step. ``compiled=False`` runs the same loops in Python (the version to read); both give
 the same numbers. Where the C++ cannot be built, the Python loops run.
 
 Shapes: x (L, N, H_in) time-major, h_0 (N, H), output (L, N, H). Only first derivatives
@@ -53,10 +53,11 @@ __all__ = ["backward_loop", "fast_elman", "forward_loop"]
 _tanh_backward = torch.ops.aten.tanh_backward.grad_input
 
 
-def forward_loop(out: torch.Tensor, W_hh_T: torch.Tensor, h_0: torch.Tensor | None) -> None:
+def forward_loop(out: torch.Tensor, W_hh: torch.Tensor, h_0: torch.Tensor | None) -> None:
     """h_t = tanh(p_t + h_{t-1} W_hh^T) for t = 1..L, in place: ``out`` (L, N, H) holds p_t
-    on entry and h_t on return. ``W_hh_T`` (H, H) contiguous; ``h_0`` (N, H) or None (zeros).
+    on entry and h_t on return. ``W_hh`` (H, H); ``h_0`` (N, H) or None (zeros).
     """
+    W_hh_T = W_hh.T.contiguous()  # (H, H): stored as the product reads it, once per loop
     h = out.unbind(0)  # L views (N, H) into out; unbind once, not out[t] every step
     if h_0 is not None:  # with h_0 = 0 the product is skipped
         torch.addmm(h[0], h_0, W_hh_T, out=h[0])  # (N, H)
@@ -115,7 +116,7 @@ class _ElmanFunction(torch.autograd.Function):
         H = W_hh.shape[0]
         out = torch.addmm(b_h, x.reshape(L * N, H_in), W_xh.T).view(L, N, H)  # (L, N, H): p_t
         forward_loop, ctx.backward_loop = _loops(compiled, x)
-        forward_loop(out, W_hh.T.contiguous(), h_0)  # (L, N, H): h_t, in place
+        forward_loop(out, W_hh.contiguous(), h_0)  # (L, N, H): h_t, in place
         ctx.save_for_backward(x, h_0, W_xh, W_hh, out)
         return out
 

@@ -66,6 +66,19 @@ def test_same_numbers_as_python_loops_for_any_shards(threads, n_threads, N, with
 
 
 @needs_compiler
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("N", [1, 2, 5, 64])
+def test_float32_packed_weights_same_numbers(threads, n_threads, N):
+    """float32 takes MKL's packed-weight product (packed once per shard): the same numbers
+    as the Python loops' addmm, for shards of 1 to 64 rows, with h_0."""
+    threads(n_threads)
+    problem = _problem(L=6, N=N, H_in=3, H=5, dtype=torch.float32)
+    for ours, theirs in zip(_run(*problem, compiled=True), _run(*problem, compiled=False),
+                            strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-6)
+
+
+@needs_compiler
 def test_float32_at_benchmark_width(threads):
     """float32, two shards, the benchmark's widths (shorter L): same as the Python loops."""
     threads(2)
