@@ -212,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"median of {args.rounds} interleaved rounds")
     if sharded_recurrence.available():
-        loops = f"compiled, batch cut into {sharded_recurrence.load().shards_for(N)} shard(s)"
+        module = sharded_recurrence.load()
+        loops = (f"compiled, batch cut into {module.shards_for(N)} shard(s), "
+                 f"float32 tanh: {module.float_tanh()}")
     else:
         loops = f"Python (compiled unavailable: {sharded_recurrence.unavailable_reason()})"
     print(f"fast_elman's serial loops: {loops}")

@@ -69,8 +69,8 @@ def test_same_numbers_as_python_loops_for_any_shards(threads, n_threads, N, with
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 @pytest.mark.parametrize("N", [1, 2, 5, 64])
 def test_float32_packed_weights_same_numbers(threads, n_threads, N):
-    """float32 takes MKL's packed-weight product (packed once per shard): the same numbers
-    as the Python loops' addmm, for shards of 1 to 64 rows, with h_0."""
+    """float32 takes MKL's packed-weight product (packed once per shard) and SLEEF's tanh:
+    the Python loops' numbers to float32 rounding, for shards of 1 to 64 rows, with h_0."""
     threads(n_threads)
     problem = _problem(L=6, N=N, H_in=3, H=5, dtype=torch.float32)
     for ours, theirs in zip(_run(*problem, compiled=True), _run(*problem, compiled=False),
@@ -130,6 +130,108 @@ def test_under_a_dispatch_mode_the_python_loops_run():
     counted = count_ops(job(None))
     assert counted == count_ops(job(False))
     assert counted["addmm"] >= 2 * 6  # one per step in each direction, plus the input path
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next((line.split(":")[1].split() for line in info if line.startswith("flags")), [])
+    except OSError:
+        return []
+
+
+def _tanh_kernels():
+    """The float32 tanh kernels this machine can run, widest first."""
+    flags = _cpu_flags()
+    wanted = [("sleef-avx512", "avx512f" in flags), ("sleef-avx2", "avx2" in flags and "fma" in flags)]
+    return [name for name, ok in wanted if ok] + ["aten"]
+
+
+@pytest.fixture
+def float_tanh():
+    """Choose the compiled forward loop's float32 tanh for one test, then put it back."""
+    module = sharded.load()
+    saved = module.float_tanh()
+    yield module.set_float_tanh
+    module.set_float_tanh(saved)
+
+
+@needs_compiler
+def test_float32_tanh_is_the_vectorised_one_where_the_cpu_has_it():
+    """On an AVX2 or AVX-512 CPU the float32 forward loop must not fall back to at::tanh_
+    (MKL's vsTanh, slow on some CPUs): that would hide a slow path behind green tests."""
+    assert sharded.load().float_tanh() == _tanh_kernels()[0]
+
+
+def _tanh_values():
+    """float32 inputs for tanh: a dense sweep, the tiny, the huge, and the special values."""
+    sweep = torch.linspace(-12, 12, 48_001, dtype=torch.float32)
+    tiny = torch.tensor([1e-38, 1e-30, 1e-10, 1e-4, 2.0**-149], dtype=torch.float32)
+    special = torch.tensor([0.0, 1e30, 3.4e38, float("inf"), float("nan")], dtype=torch.float32)
+    return torch.cat([sweep, tiny, -tiny, special, -special])
+
+
+@needs_compiler
+@pytest.mark.parametrize("n", [1, 7, 15, 16, 17, 31, 33, 1000, None])
+def test_float32_tanh_kernels_within_one_ulp(float_tanh, n):
+    """Every float32 tanh kernel gives tanh to within 1 ulp of the float64 value rounded to
+    float32, keeps -0.0, maps +-inf to +-1 and NaN to NaN, for lengths that are and are not
+    multiples of the vector width."""
+
+    values = _tanh_values()
+    if n is not None:
+        values = values[torch.randperm(len(values), generator=torch.Generator().manual_seed(n))[:n]]
+    exact = torch.tanh(values.double()).float()  # correctly rounded but for double rounding
+    ulp = torch.nextafter(exact.abs(), torch.tensor(2.0)) - exact.abs()
+    for kernel in _tanh_kernels():
+        float_tanh(kernel)
+        out = values.clone()
+        sharded.load().tanh_(out)
+        finite = exact.isfinite()
+        assert torch.all((out - exact)[finite].abs() <= ulp[finite]), kernel
+        assert torch.equal(out.isnan(), values.isnan()), kernel
+        assert torch.equal(out[finite].signbit(), exact[finite].signbit()), kernel
+
+
+@needs_compiler
+@pytest.mark.parametrize("N, H", [(5, 3), (3, 17), (64, 256)])
+def test_float32_tanh_kernels_touch_only_their_shard(threads, float_tanh, N, H):
+    """With 2 shards whose row blocks are not multiples of the vector width, each kernel's
+    masked tail writes no float outside its block: the result is the same for every kernel
+    up to 1 ulp, and is tanh of the input (L = 1: the forward loop only applies tanh)."""
+    threads(2)
+    p = torch.randn(1, N, H, generator=torch.Generator().manual_seed(N))
+    expected = torch.tanh(p.double()).float()
+    for kernel in _tanh_kernels():
+        float_tanh(kernel)
+        out = p.clone()
+        sharded.load().forward_chain(out, torch.zeros(H, H), None)
+        torch.testing.assert_close(out, expected, rtol=1.2e-7, atol=0)
+
+
+@needs_compiler
+def test_tanh_in_float64_is_atens(float_tanh):
+    """Only float32 takes SLEEF: in float64 the loops' tanh is at::tanh_, bit for bit."""
+    x = torch.randn(1000, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    for kernel in _tanh_kernels():
+        float_tanh(kernel)
+        out = x.clone()
+        sharded.load().tanh_(out)
+        assert torch.equal(out, torch.tanh(x)), kernel
+
+
+@needs_compiler
+def test_tanh_rejects_what_it_cannot_rewrite_in_place():
+    with pytest.raises(ValueError, match="expected a contiguous floating-point CPU tensor, got Long"):
+        sharded.load().tanh_(torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="not contiguous"):
+        sharded.load().tanh_(torch.zeros(3, 4).T)
+
+
+@needs_compiler
+def test_set_float_tanh_names_the_choices():
+    with pytest.raises(ValueError, match="expected 'sleef-avx512', 'sleef-avx2' or 'aten', got 'fast'"):
+        sharded.load().set_float_tanh("fast")
 
 
 def test_fallback_when_it_cannot_be_built(monkeypatch, tmp_path):
