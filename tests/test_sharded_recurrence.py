@@ -177,7 +177,6 @@ def test_float32_tanh_kernels_within_one_ulp(float_tanh, n):
     """Every float32 tanh kernel gives tanh to within 1 ulp of the float64 value rounded to
     float32, keeps -0.0, maps +-inf to +-1 and NaN to NaN, for lengths that are and are not
     multiples of the vector width."""
-
     values = _tanh_values()
     if n is not None:
         values = values[torch.randperm(len(values), generator=torch.Generator().manual_seed(n))[:n]]

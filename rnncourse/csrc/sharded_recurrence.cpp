@@ -11,10 +11,11 @@
 // (its shard) and carries it through all L steps on its own, calling the same ATen
 // operations as the Python loops on its rows. One parallel region per loop, so the cores
 // meet once, at the end. The numbers are those of the Python loops (in float32 up to the
-// last bit of tanh, below): row i of a product does not depend on the other rows. In float32 with MKL, each core also packs W_hh once
-// per loop into the layout MKL's kernel reads (MKL's packed GEMM) instead of MKL repacking
-// it at every step: the weights stay put while the states stream through, as in
-// persistent RNN kernels. Same kernel, same numbers; a few percent faster.
+// last bit of tanh, below): row i of a product does not depend on the other rows. In
+// float32 with MKL, each core also packs W_hh once per loop into the layout MKL's kernel
+// reads (MKL's packed GEMM) instead of MKL repacking it at every step: the weights stay put
+// while the states stream through, as in persistent RNN kernels. Same kernel, same
+// numbers; a few percent faster.
 //
 // tanh: in PyTorch's MKL builds ATen's tanh is MKL's vsTanh, which takes a slow code path
 // on some CPUs (an AMD EPYC host: 18 us for 8192 floats, against 2.6 us for ATen's own
@@ -34,8 +35,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <string>
 #include <optional>
+#include <string>
 
 // MKL's C interface, which PyTorch's MKL builds export; weak, so that the module still
 // loads against a PyTorch built with another BLAS (then the pointer is null).
@@ -100,6 +101,7 @@ __attribute__((target("avx2"))) void tanh_avx2(float* y, int64_t n) {
 }
 
 enum class TanhKernel { kAten, kAvx2, kAvx512 };
+constexpr TanhKernel kTanhKernels[] = {TanhKernel::kAvx512, TanhKernel::kAvx2, TanhKernel::kAten};
 
 bool supported(TanhKernel kernel) {
   switch (kernel) {
@@ -123,9 +125,10 @@ const char* name_of(TanhKernel kernel) {
   }
 }
 
-// The widest kernel this CPU and this libtorch support; set_float_tanh changes it (tests).
+// The widest kernel this CPU and this libtorch support (kAten always is); set_float_tanh
+// changes it (tests).
 TanhKernel best_tanh_kernel() {
-  for (TanhKernel kernel : {TanhKernel::kAvx512, TanhKernel::kAvx2}) {
+  for (TanhKernel kernel : kTanhKernels) {
     if (supported(kernel)) return kernel;
   }
   return TanhKernel::kAten;
@@ -150,17 +153,19 @@ void tanh_in_place(at::Tensor& h) {
 // Which tanh the float32 forward loop applies: "sleef-avx512", "sleef-avx2" or "aten".
 std::string float_tanh() { return name_of(float_tanh_kernel.load()); }
 
-// Make the float32 forward loop apply the named tanh (one of the above, if this machine
+// Make the float32 forward loop apply the named tanh (one of kTanhKernels, if this machine
 // supports it); returns the previous name. For tests of each kernel.
 std::string set_float_tanh(const std::string& name) {
-  for (TanhKernel kernel : {TanhKernel::kAvx512, TanhKernel::kAvx2, TanhKernel::kAten}) {
+  std::string choices;  // 'a', 'b' or 'c'
+  for (TanhKernel kernel : kTanhKernels) {
     if (name == name_of(kernel)) {
       TORCH_CHECK_VALUE(supported(kernel), "set_float_tanh: ", name, " is not supported here");
       return name_of(float_tanh_kernel.exchange(kernel));
     }
+    const char* separator = choices.empty() ? "" : kernel == TanhKernel::kAten ? " or " : ", ";
+    choices += separator + ("'" + std::string(name_of(kernel)) + "'");
   }
-  TORCH_CHECK_VALUE(false, "set_float_tanh: expected 'sleef-avx512', 'sleef-avx2' or 'aten', got '",
-                    name, "'");
+  TORCH_CHECK_VALUE(false, "set_float_tanh: expected ", choices, ", got '", name, "'");
   return "";
 }
 
