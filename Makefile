@@ -35,7 +35,6 @@ $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
 	    -c requirements.lock -e ".[dev]"
-	$(BIN)/python -m rnncourse.sharded_recurrence  # compile fast_elman's C++ loops once
 	touch $(STAMP)
 
 venv: $(STAMP)
