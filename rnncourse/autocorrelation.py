@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from rnncourse._validation import check_floating, check_ndim, check_tensor
+from rnncourse._validation import check_floating, check_shape
 
 __all__ = ["autocorrelation"]
 
@@ -24,8 +24,7 @@ def autocorrelation(x: torch.Tensor, max_lag: int) -> torch.Tensor:
         >>> autocorrelation(torch.tensor([1.0, 2.0, 1.0, 2.0]), 1)
         tensor([ 1.0000, -0.7500])
     """
-    x = check_tensor("x", x)
-    check_ndim("x", x, (1,), "(a series of shape (L,))")
+    check_shape("x", x, ("L",))
     check_floating("x", x)
     if isinstance(max_lag, bool) or not isinstance(max_lag, int) or not 0 <= max_lag < len(x):
         raise ValueError(f"max_lag: expected an int in [0, {len(x) - 1}], got {max_lag!r}")

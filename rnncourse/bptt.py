@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rnncourse._validation import check_floating, check_ndim, check_shape, check_tensor
+from rnncourse._validation import check_sequence, check_shape, check_tensor
 from rnncourse.elman import ElmanRNN
 
 __all__ = [
@@ -136,22 +136,14 @@ class ElmanWithReadout(nn.Module):
 
 
 def _check_parameters(x, h_0, W_xh, W_hh, b_h, W_hy, b_y) -> None:
-    x = check_tensor("x", x)
-    check_ndim("x", x, (3,), "(L, N, H_in)")
-    check_floating("x", x)
-    L, N, H_in = x.shape
-    if L == 0:
-        raise ValueError(f"x: expected a sequence of length L >= 1, got shape {tuple(x.shape)}")
-    H = check_tensor("W_hh", W_hh).shape[0]
-    check_shape("W_hh", W_hh, (H, H))
-    check_shape("W_xh", check_tensor("W_xh", W_xh), (H, H_in))
-    check_shape("b_h", check_tensor("b_h", b_h), (H,))
-    check_ndim("W_hy", check_tensor("W_hy", W_hy), (2,), "(H_out, H)")
-    H_out = W_hy.shape[0]
-    check_shape("W_hy", W_hy, (H_out, H))
-    check_shape("b_y", check_tensor("b_y", b_y), (H_out,))
+    L, N, H_in = check_sequence("x", x, "H_in", None).shape
+    H, _ = check_shape("W_hh", W_hh, ("H", "H"))
+    check_shape("W_xh", W_xh, (H, H_in))
+    check_shape("b_h", b_h, (H,))
+    H_out, _ = check_shape("W_hy", W_hy, ("H_out", H))
+    check_shape("b_y", b_y, (H_out,))
     if h_0 is not None:
-        check_shape("h_0", check_tensor("h_0", h_0), (N, H))
+        check_shape("h_0", h_0, (N, H))
 
 
 def rnn_forward(
@@ -203,7 +195,7 @@ def rnn_backward(cache: ForwardCache, dy: torch.Tensor, *, per_step: bool = Fals
         raise ValueError(f"cache: expected a ForwardCache, got {type(cache).__name__}")
     L, N, _ = cache.x.shape
     H_out, H = cache.W_hy.shape
-    check_shape("dy", check_tensor("dy", dy), (L, N, H_out))
+    check_shape("dy", dy, (L, N, H_out))
     x, h, W_hh, W_hy = cache.x, cache.h, cache.W_hh, cache.W_hy
     steps: dict[str, list[torch.Tensor]] = {name: [] for name in PARAMETER_NAMES}
     dh_next = x.new_zeros(N, H)  # (N, H): dL/dh_t arriving from step t+1; zero after h_L
@@ -232,10 +224,7 @@ def squared_error(
 
     Returns: ``loss`` (a scalar) and ``dy`` (L, N, H_out).
     """
-    y = check_tensor("y", y)
-    check_ndim("y", y, (3,), "(L, N, H_out)")
-    L, N, H_out = y.shape
-    target = check_tensor("target", target)
+    L, N, H_out = check_shape("y", y, ("L", "N", "H_out"))
     if many_to_one:
         check_shape("target", target, (N, H_out))
         diff = y[-1] - target  # (N, H_out)

@@ -27,7 +27,12 @@ from __future__ import annotations
 
 import torch
 
-from rnncourse._validation import check_floating, check_ndim, check_shape, check_tensor
+from rnncourse._validation import (
+    check_concat_weight,
+    check_same_dtype,
+    check_sequence,
+    check_shape,
+)
 from rnncourse.elman import elman_step
 
 __all__ = [
@@ -39,65 +44,39 @@ __all__ = [
 ]
 
 
-def _check_dtypes(name: str, first: torch.Tensor, **others: torch.Tensor) -> None:
-    """``first`` is floating point and every tensor in ``others`` has its dtype."""
-    check_floating(name, first)
-    for other, value in others.items():
-        if value.dtype != first.dtype:
-            raise ValueError(f"{other}: expected dtype {first.dtype} (the dtype of {name}), "
-                             f"got {value.dtype}")
+_check_dtypes = check_same_dtype  # the name rnncourse.fast_elman imports
+
+
+def _check_x(x: object, H_in: int, dtype: torch.dtype) -> torch.Tensor:
+    """Check x (L, N, H_in) with L >= 1 and the weights' dtype (rnncourse.fast_elman's too)."""
+    return check_sequence("x", x, H_in, dtype)
 
 
 def _check_weights(W_xh: object, W_hh: object, b_h: object) -> tuple[int, int]:
     """Check W_xh (H, H_in), W_hh (H, H), b_h (H,); return (H_in, H)."""
-    W_xh = check_tensor("W_xh", W_xh)
-    check_ndim("W_xh", W_xh, (2,), "(H, H_in)")
-    H, H_in = W_xh.shape
-    check_shape("W_hh", check_tensor("W_hh", W_hh), (H, H))
-    check_shape("b_h", check_tensor("b_h", b_h), (H,))
-    _check_dtypes("W_xh", W_xh, W_hh=W_hh, b_h=b_h)
+    H, H_in = check_shape("W_xh", W_xh, ("H", "H_in"))
+    check_shape("W_hh", W_hh, (H, H))
+    check_shape("b_h", b_h, (H,))
+    check_same_dtype("W_xh", W_xh, W_hh=W_hh, b_h=b_h)
     return H_in, H
 
 
 def _check_concat_weights(W_m: object, b_h: object) -> tuple[int, int]:
     """Check W_m (H, H_in + H) and b_h (H,); return (H_in, H)."""
-    W_m = check_tensor("W_m", W_m)
-    check_ndim("W_m", W_m, (2,), "(H, H_in + H)")
-    H, columns = W_m.shape
-    if columns <= H:
-        raise ValueError(
-            f"W_m: expected shape (H, H_in + H) with H_in >= 1, so more columns than rows, "
-            f"got {tuple(W_m.shape)}"
-        )
-    check_shape("b_h", check_tensor("b_h", b_h), (H,))
-    _check_dtypes("W_m", W_m, b_h=b_h)
-    return columns - H, H
-
-
-def _check_x(x: object, H_in: int, dtype: torch.dtype) -> torch.Tensor:
-    """Check x (L, N, H_in) with L >= 1 and the weights' dtype."""
-    x = check_tensor("x", x)
-    check_ndim("x", x, (3,), "(L, N, H_in)")
-    L, _, got = x.shape
-    if got != H_in:
-        raise ValueError(f"x.size(-1) must be equal to input_size. Expected {H_in}, got {got}")
-    if L == 0:
-        raise ValueError(f"x: expected a sequence of length L >= 1, got shape {tuple(x.shape)}")
-    check_floating("x", x)
-    if x.dtype != dtype:
-        raise ValueError(f"x: expected dtype {dtype} (the weights' dtype), got {x.dtype}")
-    return x
+    H_in, H = check_concat_weight("W_m", W_m)
+    check_shape("b_h", b_h, (H,))
+    check_same_dtype("W_m", W_m, b_h=b_h)
+    return H_in, H
 
 
 def _check_sequence(x: object, h_0: object, H_in: int, H: int, dtype: torch.dtype) -> torch.Tensor:
     """Check x (L, N, H_in) and h_0 (N, H) or None; return the initial state (N, H)."""
-    x = _check_x(x, H_in, dtype)
+    x = check_sequence("x", x, H_in, dtype)
     N = x.shape[1]
     if h_0 is None:
         return x.new_zeros(N, H)  # (N, H)
-    h_0 = check_tensor("h_0", h_0)
     check_shape("h_0", h_0, (N, H))
-    _check_dtypes("x", x, h_0=h_0)
+    check_same_dtype("x", x, h_0=h_0)
     return h_0
 
 
@@ -135,12 +114,10 @@ def hoisted_input_projection(
         >>> torch.allclose(hoisted_input_projection(x, W_xh, b_h)[2], x[2] @ W_xh.T + b_h)
         True
     """
-    W_xh = check_tensor("W_xh", W_xh)
-    check_ndim("W_xh", W_xh, (2,), "(H, H_in)")
-    H, H_in = W_xh.shape
-    check_shape("b_h", check_tensor("b_h", b_h), (H,))
-    _check_dtypes("W_xh", W_xh, b_h=b_h)
-    _check_x(x, H_in, W_xh.dtype)
+    H, H_in = check_shape("W_xh", W_xh, ("H", "H_in"))
+    check_shape("b_h", b_h, (H,))
+    check_same_dtype("W_xh", W_xh, b_h=b_h)
+    check_sequence("x", x, H_in, W_xh.dtype)
     return x @ W_xh.T + b_h  # (L, N, H)
 
 

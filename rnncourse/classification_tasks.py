@@ -24,6 +24,9 @@ from dataclasses import dataclass
 
 import torch
 
+from rnncourse._validation import check_int
+from rnncourse.pooling import length_mask
+
 __all__ = [
     "NEGATION_VOCAB",
     "LabelledBatch",
@@ -52,12 +55,6 @@ class LabelledBatch:
     positions: torch.Tensor | None = None
 
 
-def _check_count(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
-    return value
-
-
 def _draw_lengths(n: int, lengths: int | tuple[int, int], minimum: int,
                   generator: torch.Generator | None) -> torch.Tensor:
     """Lengths uniform in [lo, hi] (or all equal to an int)."""
@@ -72,12 +69,10 @@ def _draw_lengths(n: int, lengths: int | tuple[int, int], minimum: int,
 def _noise(n: int, max_len: int, lengths: torch.Tensor, vocab_size: int,
            generator: torch.Generator | None) -> torch.Tensor:
     """Noise tokens at the real steps, padding after."""
-    if vocab_size <= FIRST_NOISE:
-        raise ValueError(f"vocab_size: expected at least {FIRST_NOISE + 1} (padding, two signal "
-                         f"tokens, one noise token), got {vocab_size!r}")
+    check_int("vocab_size", vocab_size, FIRST_NOISE + 1,
+              "padding, two signal tokens, one noise token")
     tokens = torch.randint(FIRST_NOISE, vocab_size, (n, max_len), generator=generator)  # (N, L)
-    real = torch.arange(max_len).unsqueeze(0) < lengths.unsqueeze(1)  # (N, L)
-    return tokens.masked_fill(~real, PAD)
+    return tokens.masked_fill(~length_mask(lengths, max_len), PAD)
 
 
 def position_task(
@@ -105,14 +100,12 @@ def position_task(
 
     Returns a :class:`LabelledBatch` with ``positions`` = p (1-based).
     """
-    n = _check_count("n", n)
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 4:
-        raise ValueError(f"vocab_size: expected an int >= 4 (padding, marker, two content "
-                         f"tokens), got {vocab_size!r}")
+    n = check_int("n", n)
+    check_int("vocab_size", vocab_size, 4, "padding, marker, two content tokens")
     T = _draw_lengths(n, lengths, 2, generator)  # (N,)
     L = int(T.max())
     tokens = torch.randint(MARKER + 1, vocab_size, (n, L), generator=generator)  # (N, L)
-    tokens = tokens.masked_fill(torch.arange(L).unsqueeze(0) >= T.unsqueeze(1), PAD)
+    tokens = tokens.masked_fill(~length_mask(T, L), PAD)
     if relative_position is None:
         p = (torch.rand(n, generator=generator) * (T - 1)).long() + 2  # (N,) uniform in 2..T
     else:
@@ -140,7 +133,7 @@ def spread_evidence_task(
     Each sequence holds k evidence tokens (k drawn from ``n_evidence``, all odd, so there
     is no tie) at random distinct positions; the rest is noise.
     """
-    n = _check_count("n", n)
+    n = check_int("n", n)
     if not n_evidence or any(not isinstance(k, int) or k < 1 or k % 2 == 0 for k in n_evidence):
         raise ValueError(f"n_evidence: expected odd positive ints, got {n_evidence!r}")
     T = _draw_lengths(n, lengths, max(n_evidence), generator)  # (N,)
@@ -171,7 +164,7 @@ def end_evidence_task(
     Before the end, each step is a signal token with probability ``distractor_rate``
     (either one, at random), else noise: only the last one counts.
     """
-    n = _check_count("n", n)
+    n = check_int("n", n)
     if not 0 <= distractor_rate <= 1:
         raise ValueError(f"distractor_rate: expected a number in [0, 1], got {distractor_rate!r}")
     T = _draw_lengths(n, lengths, 1, generator)  # (N,)
@@ -223,7 +216,7 @@ def negation_task(
     adjectives are positive; a negator appears with probability ``negation_rate``. Ids
     index :data:`NEGATION_VOCAB`; :func:`decode_sentence` turns a row back into words.
     """
-    n = _check_count("n", n)
+    n = check_int("n", n)
     if not 0 <= negation_rate <= 1:
         raise ValueError(f"negation_rate: expected a number in [0, 1], got {negation_rate!r}")
     u = torch.rand(n, 4, generator=generator)  # (N, 4)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rnncourse._validation import check_ndim, check_tensor
+from rnncourse._validation import check_int, check_shape
 from rnncourse.elman import ElmanRNN
 from rnncourse.pooling import make_readout
 
@@ -58,8 +58,7 @@ class SequenceClassifier(nn.Module):
         super().__init__()
         for name, value in (("vocab_size", vocab_size), ("embedding_size", embedding_size),
                             ("hidden_size", hidden_size), ("num_classes", num_classes)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+            check_int(name, value)
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=padding_idx)
         self.rnn = ElmanRNN(embedding_size, hidden_size, batch_first=True) if recurrent else None
@@ -69,8 +68,7 @@ class SequenceClassifier(nn.Module):
 
     def states(self, tokens: torch.Tensor) -> torch.Tensor:
         """The vectors the readout pools: h_1..h_L (N, L, H), or e_1..e_L if not recurrent."""
-        tokens = check_tensor("tokens", tokens)
-        check_ndim("tokens", tokens, (2,), "(N, L)")
+        check_shape("tokens", tokens, ("N", "L"))
         if tokens.dtype != torch.long:
             raise ValueError(f"tokens: expected dtype torch.int64, got {tokens.dtype}")
         if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):

@@ -18,6 +18,8 @@ from importlib import resources
 
 import torch
 
+from rnncourse._validation import check_int
+
 __all__ = [
     "CharVocab",
     "ar_process",
@@ -104,8 +106,7 @@ def make_corpus(n_chars: int = CORPUS_CHARS, seed: int = CORPUS_SEED) -> str:
     Paragraphs of 2-6 sentences, separated by blank lines; the text ends at a paragraph end.
     The shipped corpus is ``make_corpus()`` with the defaults.
     """
-    if n_chars < 1:
-        raise ValueError(f"n_chars: expected a positive int, got {n_chars!r}")
+    check_int("n_chars", n_chars)
     rng = random.Random(seed)
     paragraphs: list[str] = []
     total = 0
@@ -163,8 +164,7 @@ def ar_process(
     Returns a float64 tensor of shape (length,). The first 100 steps are a discarded
     burn-in so the series starts near its stationary distribution.
     """
-    if length < 1:
-        raise ValueError(f"length: expected a positive int, got {length!r}")
+    check_int("length", length)
     p = len(coefficients)
     burn_in = 100
     eps = torch.randn(length + burn_in, generator=generator, dtype=torch.float64) * noise_std
@@ -187,8 +187,8 @@ def noisy_sines(
 
     Returns float32 of shape (n_series, length).
     """
-    if n_series < 1 or length < 1:
-        raise ValueError(f"n_series, length: expected positive ints, got {n_series!r}, {length!r}")
+    check_int("n_series", n_series)
+    check_int("length", length)
     lo, hi = period_range
     period = lo + (hi - lo) * torch.rand(n_series, 1, generator=generator)  # (N, 1)
     phase = 2 * math.pi * torch.rand(n_series, 1, generator=generator)  # (N, 1)

@@ -34,7 +34,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from rnncourse._validation import check_tensor
+from rnncourse._validation import check_int, check_tensor
 
 __all__ = ["generate", "greedy", "sample", "token_chooser"]
 
@@ -131,8 +131,7 @@ def generate(
     prompt = check_tensor("prompt", prompt)
     if prompt.dim() < 2 or prompt.shape[1] < 1:
         raise ValueError(f"prompt: expected shape (N, P, ...) with P >= 1, got {tuple(prompt.shape)}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps: expected an int >= 0, got {steps!r}")
+    check_int("steps", steps, 0)
     choose = _identity if choose is None else choose
     y, h = model(prompt, h_0)  # (N, P, ...): the prompt is read teacher-forced, all at once
     outputs = [y]

@@ -29,7 +29,7 @@ import math
 import torch
 from torch import nn
 
-from rnncourse._validation import check_floating, check_ndim, check_shape, check_tensor
+from rnncourse._validation import check_int, check_sequence, check_shape, check_tensor
 
 __all__ = ["ElmanRNN", "elman_step"]
 
@@ -54,30 +54,20 @@ def _check_rnn_inputs(
     batch_first: bool,
     dtype: torch.dtype,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Check ``x`` and ``h_0`` for a one-layer RNN laid out as ``torch.nn.RNN`` (shared by
-    :class:`ElmanRNN` and :class:`rnncourse.unshared.UnsharedRNN`); return them as tensors."""
-    x = check_tensor("x", x)
-    layout = "(N, L, H_in)" if batch_first else "(L, N, H_in)"
-    check_ndim("x", x, (2, 3), f"{layout} or unbatched (L, H_in)")
-    check_floating("x", x)
-    if x.dtype != dtype:
-        raise ValueError(f"x: expected dtype {dtype} (the weights' dtype), got {x.dtype}")
-    if x.shape[-1] != input_size:
-        raise ValueError(
-            f"x.size(-1) must be equal to input_size. Expected {input_size}, got {x.shape[-1]}"
-        )
-    time_dim = 1 if (batch_first and x.dim() == 3) else 0
-    if x.shape[time_dim] == 0:
-        raise ValueError(f"x: expected a sequence of length L >= 1, got an empty sequence "
-                         f"(shape {tuple(x.shape)})")
+    """Check ``x`` and ``h_0`` for a one-layer RNN laid out as ``torch.nn.RNN``.
+
+    Shared by :class:`ElmanRNN` and :class:`rnncourse.unshared.UnsharedRNN`; returns both
+    as tensors.
+    """
+    x = check_sequence("x", x, input_size, dtype, batch_first=batch_first, unbatched=True)
     if h_0 is None:
         return x, None
-    h_0 = check_tensor("h_0", h_0)
     if x.dim() == 3:
         batch = x.shape[0] if batch_first else x.shape[1]
         check_shape("h_0", h_0, (1, batch, hidden_size))
     else:
         check_shape("h_0", h_0, (1, hidden_size))
+    h_0 = check_tensor("h_0", h_0)
     if h_0.dtype != x.dtype:
         raise ValueError(f"h_0: expected dtype {x.dtype} (the input's dtype), got {h_0.dtype}")
     return x, h_0
@@ -153,9 +143,8 @@ class ElmanRNN(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        check_int("input_size", input_size)
+        check_int("hidden_size", hidden_size)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.batch_first = batch_first

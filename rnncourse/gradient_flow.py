@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import torch
 
-from rnncourse._validation import check_floating, check_ndim, check_shape, check_tensor
+from rnncourse._validation import check_floating, check_shape
 
 __all__ = ["jacobian_norms", "scale_to_spectral_radius", "spectral_radius"]
 
 
 def _check_square(name: str, W: object) -> torch.Tensor:
-    W = check_tensor(name, W)
-    check_ndim(name, W, (2,), "(H, H)")
-    check_shape(name, W, (W.shape[0], W.shape[0]))
+    check_shape(name, W, ("H", "H"))
     check_floating(name, W)
     return W
 
@@ -75,9 +73,7 @@ def jacobian_norms(W_hh: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         tensor([1.0000, 0.5000, 0.2500, 0.1250])
     """
     W_hh = _check_square("W_hh", W_hh)
-    h = check_tensor("h", h)
-    check_ndim("h", h, (2,), "(T, H): the states of one sequence")
-    check_shape("h", h, (h.shape[0], W_hh.shape[0]))
+    check_shape("h", h, ("T", W_hh.shape[0]))  # the states h_1..h_T of one sequence
     J = torch.eye(W_hh.shape[0], dtype=W_hh.dtype)  # (H, H): dh_T/dh_T
     norms = [torch.linalg.matrix_norm(J, ord=2)]
     for i in range(h.shape[0] - 1, -1, -1):  # h[i] is h_{i+1}: step t = i + 1, from T down to 1

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from rnncourse._validation import check_ndim, check_tensor
+from rnncourse._validation import check_int, check_shape, check_tensor
 
 __all__ = [
     "KeyTokenBatch",
@@ -60,9 +60,7 @@ class KeyTokenBatch:
 
 
 def _check_length(length: object) -> int:
-    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
-        raise ValueError(f"length: expected a positive int, got {length!r}")
-    return length
+    return check_int("length", length)
 
 
 def key_token_batch(
@@ -89,15 +87,13 @@ def key_token_batch(
         True
     """
     length = _check_length(length)
-    position = check_tensor("position", position)
-    check_ndim("position", position, (1,), "(N,)")
+    check_shape("position", position, ("N",))
     if position.dtype != torch.long:
         raise ValueError(f"position: expected dtype torch.int64, got {position.dtype}")
     if len(position) and (position.min() < 1 or position.max() > length):
         raise ValueError(f"position: expected values in 1..{length} (the sequence length), "
                          f"got values in {int(position.min())}..{int(position.max())}")
-    if isinstance(n_distractors, bool) or not isinstance(n_distractors, int) or n_distractors < 1:
-        raise ValueError(f"n_distractors: expected a positive int, got {n_distractors!r}")
+    check_int("n_distractors", n_distractors)
     N = len(position)
     tokens = torch.randint(0, n_distractors, (N, length), generator=generator)  # (N, L)
     label = torch.randint(0, 2, (N,), generator=generator)  # (N,)

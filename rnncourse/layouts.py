@@ -35,7 +35,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rnncourse._validation import check_floating, check_ndim, check_shape, check_tensor
+from rnncourse._validation import (
+    check_concat_weight,
+    check_floating,
+    check_ndim,
+    check_shape,
+    check_tensor,
+)
 
 __all__ = [
     "ConcatLayout",
@@ -90,14 +96,7 @@ def split_weights(W_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
     H is the number of rows; the last H columns are W_hh, the first H_in columns W_xh.
     """
-    W_m = _check_matrix("W_m", W_m)
-    H, columns = W_m.shape
-    if columns <= H:
-        raise ValueError(
-            f"W_m: expected shape (H, H_in + H) with H_in >= 1, so more columns than rows, "
-            f"got {tuple(W_m.shape)}"
-        )
-    n = columns - H
+    n, _ = check_concat_weight("W_m", W_m)  # (H_in, H)
     return W_m[:, :n], W_m[:, n:]  # (H, H_in), (H, H)
 
 

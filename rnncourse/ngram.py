@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from rnncourse._validation import check_tensor
+from rnncourse._validation import check_int, check_tensor
 
 __all__ = ["NGramModel"]
 
@@ -39,10 +39,8 @@ class NGramModel:
     """
 
     def __init__(self, order: int, vocab_size: int, alpha: float = 1.0) -> None:
-        if isinstance(order, bool) or not isinstance(order, int) or order < 1:
-            raise ValueError(f"order: expected an int >= 1, got {order!r}")
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
-            raise ValueError(f"vocab_size: expected a positive int, got {vocab_size!r}")
+        check_int("order", order)
+        check_int("vocab_size", vocab_size)
         if alpha < 0:
             raise ValueError(f"alpha: expected alpha >= 0, got {alpha!r}")
         self.order = order

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from rnncourse._validation import check_int
+
 __all__ = [
     "conv2d_parameters",
     "count_parameters",
@@ -25,12 +27,6 @@ __all__ = [
     "torch_rnn_parameters",
     "unshared_rnn_parameters",
 ]
-
-
-def _positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return value
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -54,7 +50,7 @@ def shared_rnn_parameters(input_size: int, hidden_size: int) -> int:
         >>> shared_rnn_parameters(128, 256)
         98560
     """
-    n, d = _positive("input_size", input_size), _positive("hidden_size", hidden_size)
+    n, d = check_int("input_size", input_size), check_int("hidden_size", hidden_size)
     return d * (d + n + 1)
 
 
@@ -65,7 +61,7 @@ def unshared_rnn_parameters(input_size: int, hidden_size: int, max_length: int) 
         >>> unshared_rnn_parameters(128, 256, 100)
         9856000
     """
-    T = _positive("max_length", max_length)
+    T = check_int("max_length", max_length)
     return T * shared_rnn_parameters(input_size, hidden_size)
 
 
@@ -78,7 +74,7 @@ def torch_rnn_parameters(input_size: int, hidden_size: int) -> int:
         >>> torch_rnn_parameters(128, 256)
         98816
     """
-    n, d = _positive("input_size", input_size), _positive("hidden_size", hidden_size)
+    n, d = check_int("input_size", input_size), check_int("hidden_size", hidden_size)
     return d * (d + n + 2)
 
 
@@ -89,7 +85,7 @@ def conv2d_parameters(in_channels: int, out_channels: int, kernel_size: int) -> 
         >>> conv2d_parameters(3, 16, 3)
         448
     """
-    c_in = _positive("in_channels", in_channels)
-    c_out = _positive("out_channels", out_channels)
-    k = _positive("kernel_size", kernel_size)
+    c_in = check_int("in_channels", in_channels)
+    c_out = check_int("out_channels", out_channels)
+    k = check_int("kernel_size", kernel_size)
     return c_out * (c_in * k * k + 1)

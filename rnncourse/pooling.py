@@ -35,7 +35,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rnncourse._validation import check_floating, check_ndim, check_tensor
+from rnncourse._validation import check_floating, check_int, check_shape, check_tensor
 
 __all__ = [
     "READOUTS",
@@ -68,10 +68,8 @@ def _check_lengths(lengths: object, n: int, max_len: int) -> torch.Tensor:
 
 
 def _check_states(states: object, lengths: object) -> tuple[torch.Tensor, torch.Tensor]:
-    states = check_tensor("states", states)
-    check_ndim("states", states, (3,), "(N, L, H)")
+    n, max_len, _ = check_shape("states", states, ("N", "L", "H"))
     check_floating("states", states)
-    n, max_len, _ = states.shape
     return states, _check_lengths(lengths, n, max_len)
 
 
@@ -83,11 +81,9 @@ def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
         tensor([[ True, False, False, False],
                 [ True,  True,  True, False]])
     """
-    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
-        raise ValueError(f"max_len: expected a positive int, got {max_len!r}")
-    lengths = check_tensor("lengths", lengths)
-    check_ndim("lengths", lengths, (1,), "(N,)")
-    lengths = _check_lengths(lengths, lengths.shape[0], max_len)
+    check_int("max_len", max_len)
+    (n,) = check_shape("lengths", lengths, ("N",))
+    lengths = _check_lengths(lengths, n, max_len)
     steps = torch.arange(max_len, device=lengths.device)  # (L,)
     return steps.unsqueeze(0) < lengths.unsqueeze(1)  # (N, L)
 
@@ -137,8 +133,7 @@ def masked_softmax(scores: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
     Inputs: ``scores`` (N, L), ``lengths`` (N,). Output: ``alpha`` (N, L).
     """
-    scores = check_tensor("scores", scores)
-    check_ndim("scores", scores, (2,), "(N, L)")
+    check_shape("scores", scores, ("N", "L"))
     check_floating("scores", scores)
     lengths = _check_lengths(lengths, scores.shape[0], scores.shape[1])
     mask = length_mask(lengths, scores.shape[1])  # (N, L)
@@ -189,9 +184,8 @@ class AttentionPooling(nn.Module):
     def __init__(self, hidden_size: int, attention_size: int | None = None) -> None:
         super().__init__()
         attention_size = hidden_size if attention_size is None else attention_size
-        for name, value in (("hidden_size", hidden_size), ("attention_size", attention_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        check_int("hidden_size", hidden_size)
+        check_int("attention_size", attention_size)
         self.hidden_size = hidden_size
         self.W_a = nn.Linear(hidden_size, attention_size)
         self.u = nn.Parameter(torch.randn(attention_size) / attention_size**0.5)  # (A,)
@@ -199,9 +193,7 @@ class AttentionPooling(nn.Module):
     def weights(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """alpha (N, L): the masked softmax of the scores e_t; zero on padding."""
         states, lengths = _check_states(states, lengths)
-        if states.shape[2] != self.hidden_size:
-            raise ValueError(f"states.size(-1) must be equal to hidden_size. "
-                             f"Expected {self.hidden_size}, got {states.shape[2]}")
+        check_shape("states", states, ("N", "L", self.hidden_size))
         scores = torch.tanh(self.W_a(states)) @ self.u  # (N, L)
         return masked_softmax(scores, lengths)  # (N, L)
 

@@ -23,7 +23,7 @@ import math
 
 import torch
 
-from rnncourse._validation import check_ndim, check_tensor
+from rnncourse._validation import check_int, check_shape
 
 __all__ = [
     "normalised_position",
@@ -34,8 +34,7 @@ __all__ = [
 
 
 def _steps(t: object) -> torch.Tensor:
-    t = check_tensor("t", t)
-    check_ndim("t", t, (1,), "(L,) of step numbers")
+    check_shape("t", t, ("L",))  # step numbers
     return t if t.is_floating_point() else t.to(torch.get_default_dtype())
 
 
@@ -84,8 +83,7 @@ def normalised_position(t: torch.Tensor, total: int) -> torch.Tensor:
         [0.25, 0.5, 0.75, 1.0]
     """
     t = _steps(t)
-    if isinstance(total, bool) or not isinstance(total, int) or total < 1:
-        raise ValueError(f"total: expected a positive int, got {total!r}")
+    check_int("total", total)
     return (t / total)[:, None]  # (L, 1)
 
 
@@ -123,13 +121,8 @@ def with_position_features(x: torch.Tensor, features: torch.Tensor) -> torch.Ten
         >>> with_position_features(torch.zeros(2, 5, 3), torch.ones(5, 2)).shape
         torch.Size([2, 5, 5])
     """
-    x, features = check_tensor("x", x), check_tensor("features", features)
-    check_ndim("x", x, (3,), "(N, L, H_in)")
-    check_ndim("features", features, (2,), "(L, F)")
-    if features.shape[0] != x.shape[1]:
-        raise ValueError(f"features: expected one row per step of x, {x.shape[1]} rows, "
-                         f"got {features.shape[0]}")
+    N, L, _ = check_shape("x", x, ("N", "L", "H_in"))
+    check_shape("features", features, (L, "F"))  # one row per step of x
     if features.dtype != x.dtype:
         raise ValueError(f"features: expected dtype {x.dtype} (x's dtype), got {features.dtype}")
-    N = x.shape[0]
     return torch.cat([x, features.expand(N, -1, -1)], dim=2)  # (N, L, H_in + F)

@@ -31,7 +31,7 @@ import math
 import torch
 from torch import nn
 
-from rnncourse._validation import check_floating, check_ndim, check_tensor
+from rnncourse._validation import check_floating, check_shape, check_tensor
 from rnncourse.decoding import generate
 from rnncourse.elman import ElmanRNN
 
@@ -133,8 +133,8 @@ class NextValueRNN(nn.Module):
 
 
 def _check_series(series: object, warmup: object) -> tuple[torch.Tensor, int]:
+    check_shape("series", series, ("N", "L", 1))
     series = check_tensor("series", series)
-    check_ndim("series", series, (3,), "(N, L, 1)")
     check_floating("series", series)
     if isinstance(warmup, bool) or not isinstance(warmup, int) or not 1 <= warmup < series.shape[1]:
         raise ValueError(f"warmup: expected an int in [1, L-1] = [1, {series.shape[1] - 1}], "

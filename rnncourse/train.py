@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from rnncourse._validation import check_int
+
 __all__ = ["TrainResult", "progress_enabled", "train"]
 
 
@@ -78,8 +80,7 @@ def train(
         >>> result.losses[-1] < 1e-3
         True
     """
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps: expected a positive int, got {steps!r}")
+    check_int("steps", steps)
     if optimizer is None:
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     show = progress_enabled() if progress is None else progress

@@ -24,7 +24,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from rnncourse._validation import check_ndim, check_tensor
+from rnncourse._validation import check_shape, check_tensor
 
 __all__ = ["TruncatedBPTT"]
 
@@ -68,8 +68,7 @@ class TruncatedBPTT:
         *,
         detach: bool = True,
     ) -> None:
-        x = check_tensor("x", x)
-        check_ndim("x", x, (3,), "(S, N, H_in)")
+        check_shape("x", x, ("S", "N", "H_in"))
         target = check_tensor("target", target)
         S = x.shape[0]
         if tuple(target.shape[:2]) != tuple(x.shape[:2]):

@@ -32,6 +32,7 @@ import math
 import torch
 from torch import nn
 
+from rnncourse._validation import check_int
 from rnncourse.elman import ElmanRNN, _check_rnn_inputs, _from_time_major, _to_time_major
 
 __all__ = ["UnsharedRNN"]
@@ -92,8 +93,7 @@ class UnsharedRNN(nn.Module):
         sizes = (("input_size", input_size), ("hidden_size", hidden_size),
                  ("max_length", max_length))
         for name, value in sizes:
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+            check_int(name, value)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.max_length = max_length

@@ -25,7 +25,7 @@ def test_alternating_series():
 @pytest.mark.parametrize(
     ("x", "max_lag", "message"),
     [
-        (torch.zeros(3, 2), 1, "x: expected 1 dimensions (a series of shape (L,)), got 2 (shape (3, 2))"),
+        (torch.zeros(3, 2), 1, "x: expected shape (L,), got (3, 2)"),
         (torch.arange(5), 1, "x: expected a floating-point tensor (float32 or float64), got dtype torch.int64"),
         (torch.arange(5.0), 5, "max_lag: expected an int in [0, 4], got 5"),
         (torch.ones(5), 1, "x: expected a series that is not constant, got a constant series"),

@@ -107,9 +107,9 @@ def _weights(H_in=3, H=5, H_out=2):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"x": torch.zeros(4, 3)}, "x: expected 3 dimensions (L, N, H_in), got 2 (shape (4, 3))"),
+        ({"x": torch.zeros(4, 3)}, "x: expected shape (L, N, H_in), got (4, 3)"),
         ({"W_xh": torch.zeros(5, 4)}, "W_xh: expected shape (5, 3), got (5, 4)"),
-        ({"W_hh": torch.zeros(5, 4)}, "W_hh: expected shape (5, 5), got (5, 4)"),
+        ({"W_hh": torch.zeros(5, 4)}, "W_hh: expected shape (H, H), got (5, 4)"),
         ({"b_y": torch.zeros(3)}, "b_y: expected shape (2,), got (3,)"),
         ({"h_0": torch.zeros(1, 2, 5)}, "h_0: expected shape (2, 5), got (1, 2, 5)"),
     ],

@@ -116,9 +116,9 @@ def test_indexed_loop_backward_writes_one_full_size_gradient_per_step():
     ("call", "message"),
     [
         (lambda w: split_loop(torch.zeros(5, 2, 3), *w),
-         "x.size(-1) must be equal to input_size. Expected 4, got 3"),
+         "x: expected shape (L, N, 4), got (5, 2, 3)"),
         (lambda w: split_loop(torch.zeros(2, 4), *w),
-         "x: expected 3 dimensions (L, N, H_in), got 2 (shape (2, 4))"),
+         "x: expected shape (L, N, 4), got (2, 4)"),
         (lambda w: split_loop(torch.zeros(0, 2, 4), *w),
          "x: expected a sequence of length L >= 1, got shape (0, 2, 4)"),
         (lambda w: split_loop(torch.zeros(5, 2, 4, dtype=torch.float64), *w),

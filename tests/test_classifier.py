@@ -52,7 +52,7 @@ def test_padding_embedding_is_zero():
     ("tokens", "message"),
     [
         (torch.tensor([[1, 2, 9]]), "tokens: expected ids in [0, 8], got values in [1, 9]"),
-        (torch.tensor([1, 2, 3]), "tokens: expected 2 dimensions (N, L), got 1 (shape (3,))"),
+        (torch.tensor([1, 2, 3]), "tokens: expected shape (N, L), got (3,)"),
         (torch.tensor([[1.0, 2.0]]), "tokens: expected dtype torch.int64, got torch.float32"),
     ],
 )

@@ -79,9 +79,9 @@ def test_parameter_count_does_not_depend_on_length():
 @pytest.mark.parametrize(
     ("make_input", "message"),
     [
-        (lambda: torch.zeros(5, 2, 7), "x.size(-1) must be equal to input_size. Expected 4, got 7"),
-        (lambda: torch.zeros(5), "x: expected 2 or 3 dimensions (L, N, H_in) or unbatched (L, H_in), got 1 (shape (5,))"),
-        (lambda: torch.zeros(0, 2, 4), "x: expected a sequence of length L >= 1, got an empty sequence (shape (0, 2, 4))"),
+        (lambda: torch.zeros(5, 2, 7), "x: expected shape (L, N, 4) or (L, 4), got (5, 2, 7)"),
+        (lambda: torch.zeros(5), "x: expected shape (L, N, 4) or (L, 4), got (5,)"),
+        (lambda: torch.zeros(0, 2, 4), "x: expected a sequence of length L >= 1, got shape (0, 2, 4)"),
         (lambda: torch.zeros(5, 2, 4, dtype=torch.long), "x: expected a floating-point tensor (float32 or float64), got dtype torch.int64"),
         (lambda: torch.zeros(5, 2, 4, dtype=torch.float64), "x: expected dtype torch.float32 (the weights' dtype), got torch.float64"),
         (lambda: [[0.0] * 4], "x: expected a torch.Tensor, got list"),

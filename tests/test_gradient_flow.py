@@ -69,12 +69,12 @@ def test_scale_to_spectral_radius():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: spectral_radius(torch.zeros(2, 3)), "W: expected shape (2, 2), got (2, 3)"),
-        (lambda: spectral_radius(torch.zeros(3)), "W: expected 2 dimensions (H, H), got 1 (shape (3,))"),
+        (lambda: spectral_radius(torch.zeros(2, 3)), "W: expected shape (H, H), got (2, 3)"),
+        (lambda: spectral_radius(torch.zeros(3)), "W: expected shape (H, H), got (3,)"),
         (lambda: scale_to_spectral_radius(torch.eye(2), 0), "rho: expected a positive number, got 0"),
         (lambda: scale_to_spectral_radius(torch.zeros(2, 2), 1.0),
          "W: expected a matrix with a nonzero eigenvalue, got spectral radius 0"),
-        (lambda: jacobian_norms(torch.eye(2), torch.zeros(3, 4)), "h: expected shape (3, 2), got (3, 4)"),
+        (lambda: jacobian_norms(torch.eye(2), torch.zeros(3, 4)), "h: expected shape (T, 2), got (3, 4)"),
     ],
 )
 def test_bad_input_raises(call, message):

@@ -78,7 +78,7 @@ def test_accuracy_by_position_averages_within_each_position():
         (lambda: key_token_batch(torch.tensor([0, 2]), 5), "position: expected values in 1..5 (the sequence length), got values in 0..2"),
         (lambda: key_token_batch(torch.tensor([6]), 5), "position: expected values in 1..5 (the sequence length), got values in 6..6"),
         (lambda: key_token_batch(torch.tensor([1.0]), 5), "position: expected dtype torch.int64, got torch.float32"),
-        (lambda: key_token_batch(torch.tensor([[1]]), 5), "position: expected 1 dimensions (N,), got 2 (shape (1, 1))"),
+        (lambda: key_token_batch(torch.tensor([[1]]), 5), "position: expected shape (N,), got (1, 1)"),
         (lambda: key_token_batch(torch.tensor([1]), 0), "length: expected a positive int, got 0"),
         (lambda: key_token_batch(torch.tensor([1]), 5, n_distractors=0), "n_distractors: expected a positive int, got 0"),
         (lambda: skewed_positions(3, 5, 0.0), "scale: expected a positive number, got 0.0"),

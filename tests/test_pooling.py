@@ -128,7 +128,7 @@ def test_length_mask():
          "lengths: expected an integer tensor (torch.int64), got dtype torch.float32"),
         (torch.zeros(2, 4, 3), [4, 2], "lengths: expected a torch.Tensor, got list"),
         (torch.zeros(4, 3), torch.tensor([4, 2]),
-         "states: expected 3 dimensions (N, L, H), got 2 (shape (4, 3))"),
+         "states: expected shape (N, L, H), got (4, 3)"),
         (torch.zeros(2, 4, 3, dtype=torch.long), torch.tensor([4, 2]),
          "states: expected a floating-point tensor (float32 or float64), got dtype torch.int64"),
     ],
@@ -145,9 +145,9 @@ def test_attention_checks_hidden_size_and_scores_shape():
     pool = AttentionPooling(4)
     with pytest.raises(ValueError) as info:
         pool(torch.zeros(2, 3, 5), torch.tensor([3, 1]))
-    assert str(info.value) == "states.size(-1) must be equal to hidden_size. Expected 4, got 5"
+    assert str(info.value) == "states: expected shape (N, L, 4), got (2, 3, 5)"
     with pytest.raises(ValueError) as info:
         masked_softmax(torch.zeros(2, 3, 1), torch.tensor([3, 1]))
-    assert str(info.value) == "scores: expected 2 dimensions (N, L), got 3 (shape (2, 3, 1))"
+    assert str(info.value) == "scores: expected shape (N, L), got (2, 3, 1)"
     with pytest.raises(ValueError, match=r"hidden_size: expected a positive int, got 0"):
         AttentionPooling(0)

@@ -65,12 +65,12 @@ def test_with_position_features_concatenates_to_every_sequence():
     [
         (lambda: sinusoidal_encoding(torch.arange(3), 5), "dim: expected a positive even int, got 5"),
         (lambda: sinusoidal_encoding(torch.arange(3), 4, base=1.0), "base: expected a number > 1, got 1.0"),
-        (lambda: sinusoidal_encoding(torch.zeros(2, 3), 4), "t: expected 1 dimensions (L,) of step numbers, got 2 (shape (2, 3))"),
+        (lambda: sinusoidal_encoding(torch.zeros(2, 3), 4), "t: expected shape (L,), got (2, 3)"),
         (lambda: sinusoidal_encoding([0, 1], 4), "t: expected a torch.Tensor, got list"),
         (lambda: normalised_position(torch.arange(3), 0), "total: expected a positive int, got 0"),
         (lambda: periodic_features(torch.arange(3), -12), "period: expected a positive number, got -12"),
-        (lambda: with_position_features(torch.zeros(2, 5, 3), torch.zeros(4, 1)), "features: expected one row per step of x, 5 rows, got 4"),
-        (lambda: with_position_features(torch.zeros(5, 3), torch.zeros(5, 1)), "x: expected 3 dimensions (N, L, H_in), got 2 (shape (5, 3))"),
+        (lambda: with_position_features(torch.zeros(2, 5, 3), torch.zeros(4, 1)), "features: expected shape (5, F), got (4, 1)"),
+        (lambda: with_position_features(torch.zeros(5, 3), torch.zeros(5, 1)), "x: expected shape (N, L, H_in), got (5, 3)"),
         (lambda: with_position_features(torch.zeros(2, 5, 3), torch.zeros(5, 1, dtype=torch.float64)), "features: expected dtype torch.float32 (x's dtype), got torch.float64"),
     ],
 )

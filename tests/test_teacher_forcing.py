@@ -172,7 +172,7 @@ def test_unroll_rejects_bad_input():
     model = _model()
     with pytest.raises(ValueError, match=r"warmup: expected an int in \[1, L-1\] = \[1, 11\], got 12"):
         unroll(model, _series(), warmup=12, epsilon=1.0)
-    with pytest.raises(ValueError, match=r"series: expected 3 dimensions \(N, L, 1\), got 2"):
+    with pytest.raises(ValueError, match=r"^series: expected shape \(N, L, 1\), got \(3, 12\)$"):
         unroll(model, torch.zeros(3, 12, dtype=torch.float64), warmup=2, epsilon=1.0)
     with pytest.raises(ValueError, match=r"epsilon: expected a probability in \[0, 1\], got 2"):
         unroll(model, _series(), warmup=2, epsilon=2)

@@ -86,7 +86,7 @@ def test_a_dependency_of_L_steps_needs_k_greater_than_L():
         ({"k": 5}, "k: expected an int in [1, 12] that divides S = 12, got 5"),
         ({"k": 0}, "k: expected an int in [1, 12] that divides S = 12, got 0"),
         ({"target": torch.zeros(12, 3, 2)}, "target: expected leading shape (12, 2) (S, N) like x, got (12, 3)"),
-        ({"x": torch.zeros(12, 3)}, "x: expected 3 dimensions (S, N, H_in), got 2 (shape (12, 3))"),
+        ({"x": torch.zeros(12, 3)}, "x: expected shape (S, N, H_in), got (12, 3)"),
     ],
 )
 def test_bad_arguments_raise(kwargs, message):
