@@ -18,11 +18,15 @@ import json
 import posixpath
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from docutils import nodes
 
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
 
-def _notebook_note(app, doctree: nodes.document) -> None:
+
+def _notebook_note(app: Sphinx, doctree: nodes.document) -> None:
     docname = app.env.docname
     source = Path(app.env.doc2path(docname))
     if source.suffix != ".ipynb":
@@ -87,7 +91,7 @@ def _render_widget(model_id: str, state: dict, depth: int = 0) -> str:
     return ""
 
 
-def _static_widgets(app, doctree: nodes.document) -> None:
+def _static_widgets(app: Sphinx, doctree: nodes.document) -> None:
     source = Path(app.env.doc2path(app.env.docname))
     if source.suffix != ".ipynb":
         return
@@ -104,14 +108,20 @@ def _static_widgets(app, doctree: nodes.document) -> None:
             body = _render_widget(view.get("model_id", ""), state)
         except (ValueError, AttributeError):
             body = ""
-        note = ("<p class=\"course-widget-note\"><em>An interactive widget: run this notebook in "
+        note = ('<p class="course-widget-note"><em>An interactive widget: run this notebook in '
                 "Jupyter (<code>make lab</code>) to use it. The book shows the state it was saved "
                 "in.</em></p>")
         raw.replace_self(nodes.raw(text=f'<div class="course-widget">{note}{body}</div>',
                                    format="html"))
 
 
-def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
+def _dedupe_scripts(
+    app: Sphinx,
+    pagename: str,
+    templatename: str,
+    context: dict[str, object],
+    doctree: nodes.document | None,
+) -> None:
     scripts = context.get("script_files")
     if not scripts:
         return
@@ -127,7 +137,8 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
     scripts[:] = unique
 
 
-def setup(app):
+def setup(app: Sphinx) -> dict[str, bool]:
+    """Register the page fixes with Sphinx; they are safe for parallel builds."""
     app.connect("doctree-read", _notebook_note)
     app.connect("doctree-read", _static_widgets)
     # Early priority: emit_firstresult stops at the first handler that returns a template.

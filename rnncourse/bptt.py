@@ -131,12 +131,21 @@ class ElmanWithReadout(nn.Module):
     def forward(
         self, x: torch.Tensor, h_0: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """y_t = W_hy h_t + b_y at every step: y (L, N, H_out), and h_n (1, N, H)."""
         h, h_n = self.rnn(x, h_0)  # (L, N, H), (1, N, H)
         return self.readout(h), h_n  # (L, N, H_out), (1, N, H)
 
 
-def _check_parameters(x, h_0, W_xh, W_hh, b_h, W_hy, b_y) -> None:
-    L, N, H_in = check_sequence("x", x, "H_in", None).shape
+def _check_parameters(
+    x: object,
+    h_0: object,
+    W_xh: object,
+    W_hh: object,
+    b_h: object,
+    W_hy: object,
+    b_y: object,
+) -> None:
+    _, N, H_in = check_sequence("x", x, "H_in", None).shape
     H, _ = check_shape("W_hh", W_hh, ("H", "H"))
     check_shape("W_xh", W_xh, (H, H_in))
     check_shape("b_h", b_h, (H,))

@@ -45,9 +45,12 @@ FIRST_NOISE = 3  # ids FIRST_NOISE .. vocab_size - 1 are noise tokens
 
 @dataclass(frozen=True)
 class LabelledBatch:
-    """A padded batch: ``tokens`` (N, L) int64 (0 after each length), ``lengths`` (N,),
-    ``labels`` (N,) in {0, 1}, and ``positions`` (N,), the 1-based step that decides the
-    label where one step does (``position_task``, ``end_evidence_task``), else None."""
+    """A padded batch of labelled token sequences.
+
+    ``tokens`` (N, L) int64 (0 after each length), ``lengths`` (N,), ``labels`` (N,) in
+    {0, 1}, and ``positions`` (N,), the 1-based step that decides the label where one step
+    does (``position_task``, ``end_evidence_task``), else None.
+    """
 
     tokens: torch.Tensor
     lengths: torch.Tensor

@@ -81,5 +81,6 @@ class SequenceClassifier(nn.Module):
         return h
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Class logits W_o c + b_o, with c the readout of the states: (N, C)."""
         c = self.readout(self.states(tokens), lengths)  # (N, H)
         return self.W_o(c)  # (N, C)

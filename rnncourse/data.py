@@ -133,6 +133,7 @@ class CharVocab:
 
     @classmethod
     def from_text(cls, text: str) -> CharVocab:
+        """The vocabulary of the distinct characters of ``text``, in sorted order."""
         if not isinstance(text, str) or not text:
             raise ValueError(f"text: expected a non-empty str, got {text!r:.40}")
         return cls(tuple(sorted(set(text))))
@@ -141,6 +142,7 @@ class CharVocab:
         return len(self.chars)
 
     def encode(self, text: str) -> torch.Tensor:
+        """Text -> ids, (len(text),) int64; a character outside the vocabulary is an error."""
         index = {c: i for i, c in enumerate(self.chars)}
         unknown = sorted(set(text) - set(index))
         if unknown:
@@ -148,6 +150,7 @@ class CharVocab:
         return torch.tensor([index[c] for c in text], dtype=torch.long)  # (L,)
 
     def decode(self, ids: torch.Tensor | list[int]) -> str:
+        """Ids -> the text they stand for (the inverse of :meth:`encode`)."""
         return "".join(self.chars[int(i)] for i in ids)
 
 

@@ -86,11 +86,11 @@ def token_chooser(temperature: float, *, generator: torch.Generator | None = Non
     if not isinstance(temperature, int | float) or not math.isfinite(temperature) or temperature < 0:
         raise ValueError(f"temperature: expected a finite number >= 0, got {temperature!r}")
     if temperature == 0:
-        return lambda logits, k: greedy(logits)
-    return lambda logits, k: sample(logits, temperature, generator=generator)
+        return lambda logits, _k: greedy(logits)
+    return lambda logits, _k: sample(logits, temperature, generator=generator)
 
 
-def _identity(y_t: torch.Tensor, k: int) -> torch.Tensor:
+def _identity(y_t: torch.Tensor, _k: int) -> torch.Tensor:
     return y_t
 
 

@@ -189,6 +189,7 @@ class ElmanRNN(nn.Module):
         return model
 
     def extra_repr(self) -> str:
+        """The sizes, shown by ``print(model)`` as ``torch.nn.RNN`` shows its own."""
         return f"{self.input_size}, {self.hidden_size}, batch_first={self.batch_first}"
 
     def _check_inputs(self, x: object, h_0: object) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -66,14 +66,17 @@ class StackedModels(nn.Module):
         return dict(zip(self._names, self.stacked, strict=True))
 
     def forward(self, *args: object, **kwargs: object) -> torch.Tensor:
+        """Every copy on the same inputs at once: the outputs stacked, (K, ...)."""
         def one(params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor]) -> torch.Tensor:
             return functional_call(self._template, (params, buffers), args, kwargs)
 
         return vmap(one, randomness="different")(self._params(), self._buffers_stacked)  # (K, ...)
 
     def member(self, k: int) -> nn.Module:
-        """An ordinary module holding copy k's current weights (a copy: later training of
-        the stack does not change it)."""
+        """An ordinary module holding copy k's current weights.
+
+        It is a copy: later training of the stack does not change it.
+        """
         if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < self.size:
             raise ValueError(f"k: expected an int in [0, {self.size - 1}], got {k!r}")
         model = copy.deepcopy(self._template).to_empty(device="cpu")

@@ -43,6 +43,7 @@ class CharRNN(nn.Module):
     def forward(
         self, ids: torch.Tensor, h_0: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Next-character logits at every step, (N, L, V), and h_n (1, N, H)."""
         ids = check_tensor("ids", ids)
         if ids.dtype != torch.long or ids.dim() != 2:
             raise ValueError(f"ids: expected a (N, L) torch.int64 tensor, got {ids.dtype} of shape "

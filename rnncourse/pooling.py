@@ -144,6 +144,7 @@ class LastState(nn.Module):
     """Readout module: :func:`last_state`. No parameters."""
 
     def forward(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """c = h_{T_n}, (N, H): see :func:`last_state`."""
         return last_state(states, lengths)  # (N, H)
 
 
@@ -151,6 +152,7 @@ class MaskedMean(nn.Module):
     """Readout module: :func:`masked_mean`. No parameters."""
 
     def forward(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """c = the mean of h_1..h_{T_n}, (N, H): see :func:`masked_mean`."""
         return masked_mean(states, lengths)  # (N, H)
 
 
@@ -158,6 +160,7 @@ class MaskedMax(nn.Module):
     """Readout module: :func:`masked_max`. No parameters."""
 
     def forward(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """c = the elementwise max of h_1..h_{T_n}, (N, H): see :func:`masked_max`."""
         return masked_max(states, lengths)  # (N, H)
 
 
@@ -198,6 +201,7 @@ class AttentionPooling(nn.Module):
         return masked_softmax(scores, lengths)  # (N, L)
 
     def forward(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """c = sum_t alpha_t h_t, (N, H), with alpha from :meth:`weights`."""
         alpha = self.weights(states, lengths)  # (N, L)
         return (alpha.unsqueeze(-1) * states).sum(1)  # (N, H)
 

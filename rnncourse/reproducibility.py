@@ -12,6 +12,8 @@ import random
 import numpy as np
 import torch
 
+from rnncourse._validation import check_int
+
 __all__ = ["seed_everything"]
 
 
@@ -30,10 +32,9 @@ def seed_everything(seed: int) -> torch.Generator:
         >>> torch.rand(1, generator=g).item() == torch.rand(1, generator=seed_everything(0)).item()
         True
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative int, got {seed!r} ({type(seed).__name__})")
+    check_int("seed", seed, 0)
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (seeding the legacy global generator is the point)
     torch.manual_seed(seed)
     # Hash randomisation only affects child processes started after this point.
     os.environ["PYTHONHASHSEED"] = str(seed)

@@ -101,9 +101,9 @@ def mix(
 
 
 class NextValueRNN(nn.Module):
-    """An autoregressive model of a real-valued signal: Elman recurrence and a linear readout.
+    r"""An autoregressive model of a real-valued signal: Elman recurrence and a linear readout.
 
-    .. math:: h_t = \\tanh(W_{xh} x_t + W_{hh} h_{t-1} + b_h), \\qquad y_t = W_{hy} h_t + b_y
+    .. math:: h_t = \tanh(W_{xh} x_t + W_{hh} h_{t-1} + b_h), \qquad y_t = W_{hy} h_t + b_y
 
     y_t is the prediction of x_{t+1}. ``W_hy``/``b_y`` are ``self.readout.weight``/``.bias``.
 
@@ -128,6 +128,7 @@ class NextValueRNN(nn.Module):
     def forward(
         self, x: torch.Tensor, h_0: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """y_t = W_hy h_t + b_y, the prediction of x_{t+1}: y (N, L, 1), and h_n (1, N, H)."""
         h, h_n = self.rnn(x, h_0)  # (N, L, H), (1, N, H)
         return self.readout(h), h_n  # (N, L, 1), (1, N, H)
 

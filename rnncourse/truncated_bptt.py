@@ -81,6 +81,7 @@ class TruncatedBPTT:
         self.h: torch.Tensor | None = None  # the carried state, (1, N, H)
 
     def __call__(self, model: nn.Module, step: int) -> torch.Tensor:
+        """The loss on chunk ``step % n_chunks``, run from the state the previous chunk left."""
         c = step % self.n_chunks
         if c == 0:
             self.h = None  # a new pass over the sequence starts from h_0 = 0

@@ -130,6 +130,7 @@ class UnsharedRNN(nn.Module):
         return model
 
     def extra_repr(self) -> str:
+        """The sizes, shown by ``print(model)`` as ``torch.nn.RNN`` shows its own."""
         return (f"{self.input_size}, {self.hidden_size}, max_length={self.max_length}, "
                 f"batch_first={self.batch_first}")
 
@@ -156,7 +157,7 @@ class UnsharedRNN(nn.Module):
         # Input path of all steps at once, each step with its own W_xh^(t) and b_h^(t).
         xp = torch.einsum("lni,lhi->lnh", x, self.W_xh[:L]) + self.b_h[:L, None, :]  # (L, N, H)
         hs = []
-        for xp_t, W_hh_t in zip(xp.unbind(0), self.W_hh[:L].unbind(0)):
+        for xp_t, W_hh_t in zip(xp.unbind(0), self.W_hh[:L].unbind(0), strict=True):
             h = torch.tanh(xp_t + h @ W_hh_t.T)  # (N, H)
             hs.append(h)
         output = torch.stack(hs)  # (L, N, H)

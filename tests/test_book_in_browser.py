@@ -1,4 +1,4 @@
-"""The built book as a reader gets it: every page opened in headless Chromium, offline.
+r"""The built book as a reader gets it: every page opened in headless Chromium, offline.
 
 The module builds the book (zero warnings), serves ``_build/html`` on 127.0.0.1 and opens
 every page in Debian's Chromium through Playwright, with every request to another host
@@ -8,7 +8,7 @@ aborted (the test proves it: a fetch to a CDN from the page fails). It fails on:
 - any request to an outside host (the book must read with no network);
 - a JavaScript error or a console error;
 - an image that does not load, or a chapter with fewer figures than its notebook has;
-- math left unrendered: raw ``$$``, ``\\(``, ``\\[`` or ``$...$`` in the visible prose, or
+- math left unrendered: raw ``$$``, ``\(``, ``\[`` or ``$...$`` in the visible prose, or
   a page with math markup but no MathJax output.
 
 A full-page screenshot of each chapter and exercise page goes to ``_build/screenshots/``.
@@ -53,7 +53,7 @@ class _Server(http.server.ThreadingHTTPServer):
 class _Handler(http.server.SimpleHTTPRequestHandler):
     failures: ClassVar[list[str]] = []
 
-    def log_message(self, format: str, *args: object) -> None:
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base's name)
         pass
 
     def send_response(self, code: int, message: str | None = None) -> None:

@@ -1,5 +1,7 @@
 """The synthetic tasks put the evidence where their docstrings say, and label it correctly."""
 
+import re
+
 import pytest
 import torch
 
@@ -20,7 +22,8 @@ def _g(seed=0):
 def _check_padding(batch):
     L = batch.tokens.shape[1]
     real = torch.arange(L).unsqueeze(0) < batch.lengths.unsqueeze(1)
-    assert (batch.tokens[real] > 0).all() and (batch.tokens[~real] == 0).all()
+    assert (batch.tokens[real] > 0).all()
+    assert (batch.tokens[~real] == 0).all()
     assert int(batch.lengths.max()) == L
 
 
@@ -28,9 +31,10 @@ def test_position_task_marker_and_label():
     """x_{p-1} is the only marker; the label is whether x_p is in the upper half of the ids."""
     batch = position_task(500, (4, 20), vocab_size=12, generator=_g())
     _check_padding(batch)
-    for tokens, T, p, y in zip(batch.tokens, batch.lengths, batch.positions, batch.labels):
+    for tokens, T, p, y in zip(batch.tokens, batch.lengths, batch.positions, batch.labels, strict=True):
         assert 2 <= p <= T
-        assert tokens[p - 2] == 1 and int((tokens == 1).sum()) == 1
+        assert tokens[p - 2] == 1
+        assert int((tokens == 1).sum()) == 1
         assert int(y) == int(tokens[p - 1] >= 7)  # content ids 2..11, upper half 7..11
     assert 0.4 < batch.labels.double().mean() < 0.6
 
@@ -55,7 +59,7 @@ def test_end_evidence_label_is_last_token():
     _check_padding(batch)
     last = batch.tokens[torch.arange(300), batch.lengths - 1]
     assert torch.equal(batch.labels, last - 1)
-    before = [t[: int(T) - 1] for t, T in zip(batch.tokens, batch.lengths)]
+    before = [t[: int(T) - 1] for t, T in zip(batch.tokens, batch.lengths, strict=True)]
     assert sum(int(((b == 1) | (b == 2)).sum()) for b in before) > 100, "distractors occur"
 
 
@@ -63,7 +67,7 @@ def test_negation_labels_flip_with_negators():
     batch = negation_task(400, generator=_g())
     _check_padding(batch)
     positive = {"good", "great", "fun", "nice", "clever"}
-    for tokens, y in zip(batch.tokens, batch.labels):
+    for tokens, y in zip(batch.tokens, batch.labels, strict=True):
         words = decode_sentence(tokens)
         negated = "not" in words or "never" in words
         assert int(y) == int((words[-1] in positive) != negated), words
@@ -73,7 +77,8 @@ def test_negation_labels_flip_with_negators():
 def test_tasks_are_deterministic_given_the_generator():
     for task in (position_task, spread_evidence_task, end_evidence_task):
         a, b = task(20, (7, 12), generator=_g(3)), task(20, (7, 12), generator=_g(3))
-        assert torch.equal(a.tokens, b.tokens) and torch.equal(a.labels, b.labels)
+        assert torch.equal(a.tokens, b.tokens)
+        assert torch.equal(a.labels, b.labels)
 
 
 @pytest.mark.parametrize(
@@ -95,6 +100,5 @@ def test_tasks_are_deterministic_given_the_generator():
     ],
 )
 def test_bad_arguments_raise_clear_value_error(call, message):
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         call()
-    assert str(info.value) == message

@@ -14,14 +14,15 @@ def test_shipped_corpus_is_what_the_grammar_generates():
 def test_corpus_size_and_alphabet():
     text = load_corpus()
     assert 30_000 < len(text) < 60_000
-    assert set(text) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,?\"\n")
+    assert set(text) <= set('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,?"\n')
 
 
 def test_vocab_round_trip():
     text = load_corpus()[:500]
     vocab = CharVocab.from_text(text)
     ids = vocab.encode(text)
-    assert ids.dtype == torch.long and ids.shape == (500,)
+    assert ids.dtype == torch.long
+    assert ids.shape == (500,)
     assert vocab.decode(ids) == text
 
 
@@ -42,6 +43,7 @@ def test_ar_process_matches_its_recurrence():
 def test_generators_are_reproducible_and_shaped():
     a = noisy_sines(3, 50, generator=torch.Generator().manual_seed(1))
     b = noisy_sines(3, 50, generator=torch.Generator().manual_seed(1))
-    assert a.shape == (3, 50) and torch.equal(a, b)
+    assert a.shape == (3, 50)
+    assert torch.equal(a, b)
     with pytest.raises(ValueError, match="length: expected a positive int, got 0"):
         ar_process(0)

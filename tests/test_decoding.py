@@ -12,7 +12,8 @@ def test_greedy_is_the_argmax():
     """greedy returns the index of the largest logit in each row, as int64."""
     logits = torch.tensor([[0.1, 2.0, -1.0], [3.0, 0.0, 0.0], [-5.0, -4.0, -3.0]])
     out = greedy(logits)
-    assert out.dtype == torch.int64 and out.tolist() == [1, 0, 2]
+    assert out.dtype == torch.int64
+    assert out.tolist() == [1, 0, 2]
 
 
 def test_sample_frequencies_follow_softmax_at_temperature():
@@ -86,7 +87,8 @@ def test_generate_greedy_matches_rereading_the_whole_text():
         outputs, chosen = generate(model, prompt, 12, token_chooser(0.0))
         expected = _reference_char_generation(model, prompt, 12)
         full_logits, _ = model(torch.cat([prompt, chosen], 1))
-    assert chosen.shape == (3, 12) and outputs.shape == (3, 16, 6)
+    assert chosen.shape == (3, 12)
+    assert outputs.shape == (3, 16, 6)
     assert torch.equal(chosen, expected)
     torch.testing.assert_close(outputs, full_logits, rtol=0, atol=1e-12)
 
@@ -96,16 +98,19 @@ def test_generate_real_values_feeds_predictions_back_and_passes_gradients():
     model = NextValueRNN(8, generator=torch.Generator().manual_seed(0)).double()
     prompt = torch.randn(2, 5, 1, dtype=torch.float64)
     outputs, chosen = generate(model, prompt, 7)
-    assert outputs.shape == (2, 12, 1) and chosen.shape == (2, 7, 1)
+    assert outputs.shape == (2, 12, 1)
+    assert chosen.shape == (2, 7, 1)
     torch.testing.assert_close(chosen, outputs[:, 4:11], rtol=0, atol=0)
     outputs[:, -1].sum().backward()
-    assert model.rnn.W_hh.grad is not None and model.readout.weight.grad.abs().sum() > 0
+    assert model.rnn.W_hh.grad is not None
+    assert model.readout.weight.grad.abs().sum() > 0
 
 
 def test_generate_zero_steps_returns_the_prompt_outputs():
     model = NextValueRNN(4)
     outputs, chosen = generate(model, torch.zeros(2, 3, 1), 0)
-    assert outputs.shape == (2, 3, 1) and chosen.shape == (2, 0, 1)
+    assert outputs.shape == (2, 3, 1)
+    assert chosen.shape == (2, 0, 1)
 
 
 def test_generate_passes_the_step_index_to_choose():

@@ -56,7 +56,7 @@ def test_training_the_stack_is_training_each_copy():
 def test_rejects_mixed_architectures_and_bad_member():
     with pytest.raises(ValueError, match="expected copies of one architecture"):
         StackedModels([nn.Linear(2, 2), nn.Sequential(nn.Linear(2, 2))])
-    with pytest.raises(ValueError, match="expected a non-empty sequence of nn.Module"):
+    with pytest.raises(ValueError, match=r"expected a non-empty sequence of nn\.Module"):
         StackedModels([])
     with pytest.raises(ValueError, match=r"k: expected an int in \[0, 1\], got 2"):
         StackedModels([nn.Linear(2, 2), nn.Linear(2, 2)]).member(2)

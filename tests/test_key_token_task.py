@@ -1,5 +1,7 @@
 """The key-token task: sequences hold exactly one key where asked, targets follow it."""
 
+import re
+
 import pytest
 import torch
 
@@ -37,7 +39,8 @@ def test_targets_say_no_key_before_it_and_the_key_from_it_on():
 def test_one_hot_inputs_match_tokens():
     batch = key_token_batch(torch.tensor([2, 5]), 5, n_distractors=3,
                             generator=torch.Generator().manual_seed(2))
-    assert batch.x.shape == (2, 5, 5) and batch.x.dtype == torch.float32
+    assert batch.x.shape == (2, 5, 5)
+    assert batch.x.dtype == torch.float32
     assert torch.equal(batch.x.argmax(-1), batch.tokens)
     assert torch.equal(batch.x.sum(-1), torch.ones(2, 5))
 
@@ -45,20 +48,23 @@ def test_one_hot_inputs_match_tokens():
 def test_indexing_selects_whole_sequences():
     batch = key_token_batch(torch.tensor([1, 2, 3]), 4, generator=torch.Generator().manual_seed(3))
     sub = batch[torch.tensor([2, 0])]
-    assert len(sub) == 2 and sub.position.tolist() == [3, 1]
+    assert len(sub) == 2
+    assert sub.position.tolist() == [3, 1]
     assert torch.equal(sub.tokens, batch.tokens[[2, 0]])
 
 
 def test_same_generator_seed_same_batch():
     a = key_token_batch(torch.tensor([1, 4]), 8, generator=torch.Generator().manual_seed(5))
     b = key_token_batch(torch.tensor([1, 4]), 8, generator=torch.Generator().manual_seed(5))
-    assert torch.equal(a.tokens, b.tokens) and torch.equal(a.label, b.label)
+    assert torch.equal(a.tokens, b.tokens)
+    assert torch.equal(a.label, b.label)
 
 
 def test_skewed_positions_follow_the_exponential_weights():
     """Empirical frequencies match exp(-(p-1)/scale), normalised, within sampling error."""
     p = skewed_positions(200_000, 30, 5.0, generator=torch.Generator().manual_seed(0))
-    assert p.min() >= 1 and p.max() <= 30
+    assert p.min() >= 1
+    assert p.max() <= 30
     freq = torch.bincount(p - 1, minlength=30).double() / len(p)
     w = torch.exp(-torch.arange(30, dtype=torch.float64) / 5.0)
     torch.testing.assert_close(freq, w / w.sum(), rtol=0, atol=0.005)
@@ -68,24 +74,29 @@ def test_accuracy_by_position_averages_within_each_position():
     correct = torch.tensor([True, False, True, True, False])
     position = torch.tensor([1, 1, 2, 2, 4])
     acc = accuracy_by_position(correct, position, 4)
-    assert acc[:2].tolist() == [0.5, 1.0] and acc[3].item() == 0.0
+    assert acc[:2].tolist() == [0.5, 1.0]
+    assert acc[3].item() == 0.0
     assert torch.isnan(acc[2])  # no sequence had its key at position 3
 
 
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: key_token_batch(torch.tensor([0, 2]), 5), "position: expected values in 1..5 (the sequence length), got values in 0..2"),
-        (lambda: key_token_batch(torch.tensor([6]), 5), "position: expected values in 1..5 (the sequence length), got values in 6..6"),
-        (lambda: key_token_batch(torch.tensor([1.0]), 5), "position: expected dtype torch.int64, got torch.float32"),
-        (lambda: key_token_batch(torch.tensor([[1]]), 5), "position: expected shape (N,), got (1, 1)"),
+        (lambda: key_token_batch(torch.tensor([0, 2]), 5),
+         "position: expected values in 1..5 (the sequence length), got values in 0..2"),
+        (lambda: key_token_batch(torch.tensor([6]), 5),
+         "position: expected values in 1..5 (the sequence length), got values in 6..6"),
+        (lambda: key_token_batch(torch.tensor([1.0]), 5),
+         "position: expected dtype torch.int64, got torch.float32"),
+        (lambda: key_token_batch(torch.tensor([[1]]), 5),
+         "position: expected shape (N,), got (1, 1)"),
         (lambda: key_token_batch(torch.tensor([1]), 0), "length: expected a positive int, got 0"),
-        (lambda: key_token_batch(torch.tensor([1]), 5, n_distractors=0), "n_distractors: expected a positive int, got 0"),
+        (lambda: key_token_batch(torch.tensor([1]), 5, n_distractors=0),
+         "n_distractors: expected a positive int, got 0"),
         (lambda: skewed_positions(3, 5, 0.0), "scale: expected a positive number, got 0.0"),
         (lambda: accuracy_by_position(torch.ones(3, dtype=torch.bool), torch.ones(2, dtype=torch.long), 4), "correct, position: expected two (N,) tensors, got shapes (3,) and (2,)"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(call, message):
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         call()
-    assert str(info.value) == message

@@ -14,7 +14,8 @@ def test_shapes_and_loss_is_next_character_cross_entropy():
     model = CharRNN(5, 8)
     ids = torch.randint(0, 5, (3, 10))
     logits, h_n = model(ids)
-    assert logits.shape == (3, 10, 5) and h_n.shape == (1, 3, 8)
+    assert logits.shape == (3, 10, 5)
+    assert h_n.shape == (1, 3, 8)
     expected = F.cross_entropy(model(ids[:, :-1])[0].reshape(-1, 5), ids[:, 1:].reshape(-1))
     torch.testing.assert_close(model.loss(ids), expected)
 

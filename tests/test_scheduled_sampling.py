@@ -47,7 +47,8 @@ def test_every_schedule_is_a_non_increasing_probability(schedule):
     values = [schedule(i) for i in range(1000)]
     assert all(0.0 <= v <= 1.0 for v in values)
     assert all(a >= b for a, b in itertools.pairwise(values))
-    assert values[0] > 0.9 and values[-1] < 0.1
+    assert values[0] > 0.9
+    assert values[-1] < 0.1
 
 
 @pytest.mark.parametrize(("call", "message"), [

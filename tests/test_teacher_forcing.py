@@ -32,7 +32,8 @@ def test_teacher_forced_inputs_shift_targets_one_step_right():
     assert inputs.tolist() == [[10, 11, 12, 13], [20, 21, 22, 23]]
     y = torch.randn(3, 5, 2)
     x = teacher_forced_inputs(y, torch.zeros(3, 2))
-    assert torch.equal(x[:, 1:], y[:, :-1]) and torch.equal(x[:, 0], torch.zeros(3, 2))
+    assert torch.equal(x[:, 1:], y[:, :-1])
+    assert torch.equal(x[:, 0], torch.zeros(3, 2))
 
 
 def test_teacher_forced_inputs_length_one():
@@ -96,7 +97,8 @@ def test_mix_rejects_shape_mismatch():
 def test_next_value_rnn_is_elman_plus_linear_and_matches_torch_rnn():
     """NextValueRNN = ElmanRNN(1, H) then Linear(H, 1); its recurrence equals torch.nn.RNN's."""
     model = _model()
-    assert isinstance(model.rnn, ElmanRNN) and isinstance(model.readout, nn.Linear)
+    assert isinstance(model.rnn, ElmanRNN)
+    assert isinstance(model.readout, nn.Linear)
     ref = nn.RNN(1, 8, batch_first=True, dtype=torch.float64)
     with torch.no_grad():
         ref.weight_ih_l0.copy_(model.rnn.W_xh)
@@ -165,7 +167,8 @@ def test_unroll_scheduled_sampling_mixes_per_sequence():
     torch.testing.assert_close(ss[:, :3], tf[:, :3], rtol=0, atol=1e-12)  # warm-up and first
     same_as_tf = (ss - tf).abs().amax(dim=(1, 2)) < 1e-12
     same_as_fr = (ss - fr).abs().amax(dim=(1, 2)) < 1e-12
-    assert not same_as_tf.all() and not same_as_fr.all()
+    assert not same_as_tf.all()
+    assert not same_as_fr.all()
 
 
 def test_unroll_rejects_bad_input():

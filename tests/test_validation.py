@@ -1,5 +1,7 @@
 """The one place for input checks: its message style, and the modules that use it."""
 
+import re
+
 import pytest
 import torch
 
@@ -23,10 +25,9 @@ from rnncourse.train import train
 from rnncourse.unshared import UnsharedRNN
 
 
-def _message(call):
-    with pytest.raises(ValueError) as info:
-        call()
-    return str(info.value)
+def _raises(message):
+    """Expect a ValueError with exactly ``message``."""
+    return pytest.raises(ValueError, match=f"^{re.escape(message)}$")
 
 
 @pytest.mark.parametrize(
@@ -37,12 +38,14 @@ def _message(call):
         (torch.zeros(3, 4), [("H", "H")], "x: expected shape (H, H), got (3, 4)"),
         (torch.zeros(2, 3), [("N",)], "x: expected shape (N,), got (2, 3)"),
         (torch.zeros(()), [("N",)], "x: expected shape (N,), got ()"),
-        (torch.zeros(1), [("L", "N", 8), ("L", 8)], "x: expected shape (L, N, 8) or (L, 8), got (1,)"),
+        (torch.zeros(1), [("L", "N", 8), ("L", 8)],
+         "x: expected shape (L, N, 8) or (L, 8), got (1,)"),
         ([1.0], [("N",)], "x: expected a torch.Tensor, got list"),
     ],
 )
 def test_check_shape_names_expected_and_got(value, shapes, message):
-    assert _message(lambda: check_shape("x", value, *shapes)) == message
+    with _raises(message):
+        check_shape("x", value, *shapes)
 
 
 def test_check_shape_returns_the_shape_and_binds_repeated_symbols():
@@ -53,20 +56,23 @@ def test_check_shape_returns_the_shape_and_binds_repeated_symbols():
 
 @pytest.mark.parametrize("bad", [0, -3, 2.0, True, "3", None])
 def test_check_int_rejects_non_ints_bools_and_small_values(bad):
-    assert _message(lambda: check_int("n", bad)) == f"n: expected a positive int, got {bad!r}"
+    with _raises(f"n: expected a positive int, got {bad!r}"):
+        check_int("n", bad)
 
 
 def test_check_int_minimum_and_reason():
     assert check_int("n", 0, 0) == 0
-    assert _message(lambda: check_int("steps", -1, 0)) == "steps: expected an int >= 0, got -1"
-    assert (_message(lambda: check_int("V", 3, 4, "padding, marker, two tokens"))
-            == "V: expected an int >= 4 (padding, marker, two tokens), got 3")
+    with _raises("steps: expected an int >= 0, got -1"):
+        check_int("steps", -1, 0)
+    with _raises("V: expected an int >= 4 (padding, marker, two tokens), got 3"):
+        check_int("V", 3, 4, "padding, marker, two tokens")
 
 
 @pytest.mark.parametrize(
     ("x", "kwargs", "message"),
     [
-        (torch.zeros(2, 5, 3), {"batch_first": True}, "x: expected shape (N, L, 4), got (2, 5, 3)"),
+        (torch.zeros(2, 5, 3), {"batch_first": True},
+         "x: expected shape (N, L, 4), got (2, 5, 3)"),
         (torch.zeros(2, 0, 4), {"batch_first": True},
          "x: expected a sequence of length L >= 1, got shape (2, 0, 4)"),
         (torch.zeros(0, 4), {"unbatched": True},
@@ -79,30 +85,33 @@ def test_check_int_minimum_and_reason():
     ],
 )
 def test_check_sequence(x, kwargs, message):
-    assert _message(lambda: check_sequence("x", x, 4, torch.float32, **kwargs)) == message
+    with _raises(message):
+        check_sequence("x", x, 4, torch.float32, **kwargs)
 
 
 def test_check_sequence_accepts_a_symbolic_size_and_any_float_dtype():
     x = torch.zeros(5, 2, 7, dtype=torch.float64)
     assert check_sequence("x", x, "H_in", None) is x
-    assert _message(lambda: check_sequence("x", torch.zeros(5, 7), "H_in", None)) == (
-        "x: expected shape (L, N, H_in), got (5, 7)")
+    with _raises("x: expected shape (L, N, H_in), got (5, 7)"):
+        check_sequence("x", torch.zeros(5, 7), "H_in", None)
 
 
 def test_check_concat_weight():
     assert check_concat_weight("W_m", torch.zeros(4, 7)) == (3, 4)
-    assert _message(lambda: check_concat_weight("W_m", torch.zeros(4, 4))) == (
-        "W_m: expected shape (H, H_in + H) with H_in >= 1, so more columns than rows, got (4, 4)")
-    assert _message(lambda: check_concat_weight("W_m", torch.zeros(8))) == (
-        "W_m: expected shape (H, H_in + H), got (8,)")
-    assert _message(lambda: check_concat_weight("W_m", torch.zeros(2, 3, dtype=torch.long))) == (
-        "W_m: expected a floating-point tensor (float32 or float64), got dtype torch.int64")
+    with _raises("W_m: expected shape (H, H_in + H) with H_in >= 1, so more columns than rows, "
+                 "got (4, 4)"):
+        check_concat_weight("W_m", torch.zeros(4, 4))
+    with _raises("W_m: expected shape (H, H_in + H), got (8,)"):
+        check_concat_weight("W_m", torch.zeros(8))
+    with _raises("W_m: expected a floating-point tensor (float32 or float64), "
+                 "got dtype torch.int64"):
+        check_concat_weight("W_m", torch.zeros(2, 3, dtype=torch.long))
 
 
 def test_check_same_dtype_and_check_tensor():
     a, b = torch.zeros(2), torch.zeros(2, dtype=torch.float64)
-    assert _message(lambda: check_same_dtype("a", a, b=b)) == (
-        "b: expected dtype torch.float32 (the dtype of a), got torch.float64")
+    with _raises("b: expected dtype torch.float32 (the dtype of a), got torch.float64"):
+        check_same_dtype("a", a, b=b)
     t = torch.zeros(1)
     assert check_tensor("t", t) is t
 
@@ -116,10 +125,10 @@ def test_check_same_dtype_and_check_tensor():
         (lambda n: SequenceClassifier(10, 4, 8, n), "num_classes"),
         (lambda n: NGramModel(n, 5), "order"),
         (lambda n: NGramModel(2, n), "vocab_size"),
-        (lambda n: AttentionPooling(n), "hidden_size"),
+        (AttentionPooling, "hidden_size"),
         (lambda n: AttentionPooling(4, n), "attention_size"),
         (lambda n: length_mask(torch.tensor([1]), n), "max_len"),
-        (lambda n: make_corpus(n), "n_chars"),
+        (make_corpus, "n_chars"),
         (lambda n: ar_process(n, [0.5]), "length"),
         (lambda n: noisy_sines(n, 10), "n_series"),
         (lambda n: noisy_sines(2, n), "length"),
@@ -133,4 +142,5 @@ def test_check_same_dtype_and_check_tensor():
 )
 @pytest.mark.parametrize("bad", [0, 2.5, True])
 def test_every_size_argument_has_the_one_positive_int_message(call, name, bad):
-    assert _message(lambda: call(bad)) == f"{name}: expected a positive int, got {bad!r}"
+    with _raises(f"{name}: expected a positive int, got {bad!r}"):
+        call(bad)

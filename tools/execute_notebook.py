@@ -20,6 +20,7 @@ TIMEOUT_PER_CELL = 600
 
 
 def execute(path: Path) -> float:
+    """Execute the notebook at ``path`` in place, store its run time; return the seconds."""
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
@@ -37,6 +38,7 @@ def execute(path: Path) -> float:
 
 
 def main(argv: list[str]) -> int:
+    """Execute each notebook named in ``argv``; print the usage if there is none."""
     if not argv:
         print(__doc__)
         return 2
