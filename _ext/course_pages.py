@@ -52,7 +52,9 @@ def _notebook_note(app: Sphinx, doctree: nodes.document) -> None:
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-_VIEW_SCRIPT = re.compile(r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>', re.DOTALL)
+_VIEW_SCRIPT = re.compile(
+    r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>', re.DOTALL
+)
 
 
 def _render_widget(model_id: str, state: dict, depth: int = 0) -> str:
@@ -129,7 +131,8 @@ def _dedupe_scripts(
     unique = []
     for js in scripts:
         # None and "" both mean an inline script: compare them as equal
-        key = (getattr(js, "filename", js) or "", repr(sorted(getattr(js, "attributes", {}).items())))
+        attributes = repr(sorted(getattr(js, "attributes", {}).items()))
+        key = (getattr(js, "filename", js) or "", attributes)
         if key in seen:
             continue
         seen.add(key)

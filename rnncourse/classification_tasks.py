@@ -249,10 +249,11 @@ def negation_task(
 
 
 def decode_sentence(tokens: torch.Tensor, length: int | None = None) -> list[str]:
-    """The words of one row of :func:`negation_task` ids, up to ``length`` (default: to the padding)."""
+    """The words of one row of :func:`negation_task` ids, up to ``length`` (default: padding)."""
     ids = [int(i) for i in tokens]
     if length is None:
         length = next((k for k, i in enumerate(ids) if i == PAD), len(ids))
     if any(not 0 <= i < len(NEGATION_VOCAB) for i in ids[:length]):
-        raise ValueError(f"tokens: expected ids in [0, {len(NEGATION_VOCAB) - 1}], got {ids[:length]}")
+        raise ValueError(f"tokens: expected ids in [0, {len(NEGATION_VOCAB) - 1}], "
+                         f"got {ids[:length]}")
     return [NEGATION_VOCAB[i] for i in ids[:length]]

@@ -146,7 +146,8 @@ class CharVocab:
         index = {c: i for i, c in enumerate(self.chars)}
         unknown = sorted(set(text) - set(index))
         if unknown:
-            raise ValueError(f"text: expected characters from the vocabulary, got unknown {unknown}")
+            raise ValueError(
+                f"text: expected characters from the vocabulary, got unknown {unknown}")
         return torch.tensor([index[c] for c in text], dtype=torch.long)  # (L,)
 
     def decode(self, ids: torch.Tensor | list[int]) -> str:

@@ -75,7 +75,8 @@ def sample(
         [1]
     """
     logits = _check_logits(logits)
-    if not isinstance(temperature, int | float) or not math.isfinite(temperature) or temperature <= 0:
+    if (not isinstance(temperature, int | float) or not math.isfinite(temperature)
+            or temperature <= 0):
         raise ValueError(f"temperature: expected a finite number > 0, got {temperature!r}")
     probs = torch.softmax(logits / temperature, dim=-1)  # (N, V)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # (N,)
@@ -83,7 +84,8 @@ def sample(
 
 def token_chooser(temperature: float, *, generator: torch.Generator | None = None) -> Chooser:
     """A ``choose`` for :func:`generate`: greedy when ``temperature == 0``, else :func:`sample`."""
-    if not isinstance(temperature, int | float) or not math.isfinite(temperature) or temperature < 0:
+    if (not isinstance(temperature, int | float) or not math.isfinite(temperature)
+            or temperature < 0):
         raise ValueError(f"temperature: expected a finite number >= 0, got {temperature!r}")
     if temperature == 0:
         return lambda logits, _k: greedy(logits)
@@ -130,7 +132,8 @@ def generate(
     """
     prompt = check_tensor("prompt", prompt)
     if prompt.dim() < 2 or prompt.shape[1] < 1:
-        raise ValueError(f"prompt: expected shape (N, P, ...) with P >= 1, got {tuple(prompt.shape)}")
+        raise ValueError(
+            f"prompt: expected shape (N, P, ...) with P >= 1, got {tuple(prompt.shape)}")
     check_int("steps", steps, 0)
     choose = _identity if choose is None else choose
     y, h = model(prompt, h_0)  # (N, P, ...): the prompt is read teacher-forced, all at once

@@ -35,7 +35,11 @@ __all__ = ["ElmanRNN", "elman_step"]
 
 
 def elman_step(
-    x_t: torch.Tensor, h_prev: torch.Tensor, W_xh: torch.Tensor, W_hh: torch.Tensor, b_h: torch.Tensor
+    x_t: torch.Tensor,
+    h_prev: torch.Tensor,
+    W_xh: torch.Tensor,
+    W_hh: torch.Tensor,
+    b_h: torch.Tensor,
 ) -> torch.Tensor:
     """One Elman step, h_t = tanh(W_xh x_t + W_hh h_{t-1} + b_h).
 

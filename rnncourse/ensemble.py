@@ -49,7 +49,8 @@ class StackedModels(nn.Module):
         super().__init__()
         models = list(models)
         if not models or not all(isinstance(m, nn.Module) for m in models):
-            raise ValueError(f"models: expected a non-empty sequence of nn.Module, got {models!r:.80}")
+            raise ValueError(
+                f"models: expected a non-empty sequence of nn.Module, got {models!r:.80}")
         names = [tuple(n for n, _ in m.named_parameters()) for m in models]
         if any(n != names[0] for n in names):
             raise ValueError("models: expected copies of one architecture (same parameter names), "
@@ -57,7 +58,9 @@ class StackedModels(nn.Module):
         params, buffers = stack_module_state(models)
         # parameters are stored flat: "." is not allowed in a Parameter's name
         self._names = list(params)
-        self.stacked = nn.ParameterList(nn.Parameter(params[n].detach().clone()) for n in self._names)
+        self.stacked = nn.ParameterList(
+            nn.Parameter(params[n].detach().clone()) for n in self._names
+        )
         self._buffers_stacked = buffers
         self._template = copy.deepcopy(models[0]).to("meta")  # structure only, no storage
         self.size = len(models)

@@ -5,7 +5,7 @@ Y. Bengio, "On the difficulty of training recurrent neural networks", ICML 2013.
 
 For h_t = tanh(W_hh h_{t-1} + W_xh x_t + b_h) one step's Jacobian is
 
-    dh_t/dh_{t-1} = diag(1 - h_t^2) W_hh,      so   dh_T/dh_k = prod_{t=T}^{k+1} diag(1 - h_t^2) W_hh
+    dh_t/dh_{t-1} = diag(1 - h_t^2) W_hh,   so   dh_T/dh_k = prod_{t=T}^{k+1} diag(1 - h_t^2) W_hh
 
 (the backward pass multiplies a gradient row by the transpose, W_hh^T diag(1 - h_t^2),
 which has the same 2-norm). Because |tanh'| <= gamma = 1, each factor has 2-norm at most

@@ -121,7 +121,9 @@ def skewed_positions(
     return torch.multinomial(weights, n, replacement=True, generator=generator) + 1  # (n,)
 
 
-def accuracy_by_position(correct: torch.Tensor, position: torch.Tensor, length: int) -> torch.Tensor:
+def accuracy_by_position(
+    correct: torch.Tensor, position: torch.Tensor, length: int
+) -> torch.Tensor:
     """Fraction of ``correct`` among the sequences whose key is at each position 1..L.
 
     Args:

@@ -75,7 +75,7 @@ class NGramModel:
         return self
 
     def conditional(self) -> torch.Tensor:
-        """p(x_t | context) for every context: shape (V,)*(n-1) + (V,); sums to 1 on the last axis."""
+        """p(x_t | context) for every context: shape (V,)*(n-1) + (V,); each last axis sums to 1."""
         smoothed = self.counts + self.alpha
         total = smoothed.sum(dim=-1, keepdim=True)
         if (total == 0).any():

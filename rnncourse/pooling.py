@@ -55,7 +55,8 @@ __all__ = [
 def _check_lengths(lengths: object, n: int, max_len: int) -> torch.Tensor:
     lengths = check_tensor("lengths", lengths)
     if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
-        raise ValueError(f"lengths: expected an integer tensor (torch.int64), got dtype {lengths.dtype}")
+        raise ValueError(
+            f"lengths: expected an integer tensor (torch.int64), got dtype {lengths.dtype}")
     if tuple(lengths.shape) != (n,):
         raise ValueError(f"lengths: expected shape ({n},), one length per sequence, "
                          f"got {tuple(lengths.shape)}")

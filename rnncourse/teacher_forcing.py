@@ -55,7 +55,8 @@ def teacher_forced_inputs(targets: torch.Tensor, first_input: torch.Tensor) -> t
     targets = check_tensor("targets", targets)
     first_input = check_tensor("first_input", first_input)
     if targets.dim() < 2 or targets.shape[1] < 1:
-        raise ValueError(f"targets: expected shape (N, L, ...) with L >= 1, got {tuple(targets.shape)}")
+        raise ValueError(
+            f"targets: expected shape (N, L, ...) with L >= 1, got {tuple(targets.shape)}")
     want = (targets.shape[0], *targets.shape[2:])
     if tuple(first_input.shape) != want:
         raise ValueError(f"first_input: expected shape {want} (targets without the time dim), "
@@ -77,7 +78,7 @@ def mix(
     *,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """The scheduled-sampling step: per sequence, the truth with probability epsilon, else the prediction.
+    """Per sequence, the truth with probability epsilon, else the prediction (scheduled sampling).
 
     A coin c_n ~ Bernoulli(epsilon) is flipped for each of the N sequences, and the next
     input is c_n * truth_n + (1 - c_n) * prediction_n. epsilon = 1 is teacher forcing,
@@ -86,7 +87,8 @@ def mix(
     Inputs: ``truth`` and ``prediction`` (N, ...) of the same shape. Output: (N, ...).
 
     Example:
-        >>> mix(torch.ones(3), torch.zeros(3), 1.0).tolist(), mix(torch.ones(3), torch.zeros(3), 0.0).tolist()
+        >>> truth, prediction = torch.ones(3), torch.zeros(3)
+        >>> mix(truth, prediction, 1.0).tolist(), mix(truth, prediction, 0.0).tolist()
         ([1.0, 1.0, 1.0], [0.0, 0.0, 0.0])
     """
     truth = check_tensor("truth", truth)
@@ -151,7 +153,7 @@ def unroll(
     epsilon: float,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Predict series[:, 1:] with the first ``warmup`` inputs true and the rest mixed by ``epsilon``.
+    """Predict series[:, 1:]: the first ``warmup`` inputs true, the rest mixed by ``epsilon``.
 
     Inputs x_1..x_C (C = ``warmup``) are the ground truth, read in one call: the model needs
     some of the signal before it can know its period, phase and amplitude. For t > C the

@@ -68,7 +68,8 @@ def book() -> Path:
     jb = Path(sys.executable).parent / "jupyter-book"
     run = subprocess.run([str(jb), "build", str(ROOT), "-W", "-n", "--keep-going"],
                          capture_output=True, text=True, check=False)
-    assert run.returncode == 0, f"jupyter-book build failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
+    assert run.returncode == 0, (
+        f"jupyter-book build failed:\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}")
     return HTML
 
 
@@ -142,10 +143,12 @@ def test_every_page_renders_offline(server: str, book: Path) -> None:
             page.on("requestfailed", lambda req, e=errors: e.append(f"failed request {req.url}"))
             before = len(outside)
             page.goto(f"{server}/{page_path}", wait_until="networkidle")
-            has_math = page.evaluate("() => !!document.querySelector('.math, .MathJax, mjx-container')")
+            has_math = page.evaluate(
+                "() => !!document.querySelector('.math, .MathJax, mjx-container')")
             if has_math:
-                page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
-                                       timeout=15_000)
+                page.wait_for_function(
+                    "() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                    timeout=15_000)
                 page.evaluate("() => MathJax.startup.promise")
                 if page.evaluate("() => document.querySelectorAll('mjx-container').length") == 0:
                     problems.append(f"{page_path}: math markup but no MathJax output")

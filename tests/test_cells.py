@@ -51,7 +51,7 @@ def test_concat_step_equals_split_step():
 @pytest.mark.parametrize("loop", ["split", "concat", "indexed"])
 @pytest.mark.parametrize("with_h0", [False, True])
 def test_loops_match_torch_outputs_and_gradients(loop, with_h0):
-    """Outputs and gradients (x, h_0, weights, both biases) agree with nn.RNN to 1e-10 in float64."""
+    """Outputs and gradients (x, h_0, weights, both biases) agree with nn.RNN to 1e-10 (float64)."""
     rnn, x, h_0 = _reference()
     x_ref, x_ours = _leaf(x), _leaf(x)
     h_ref, h_ours = (_leaf(h_0), _leaf(h_0)) if with_h0 else (None, None)

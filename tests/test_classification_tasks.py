@@ -31,7 +31,8 @@ def test_position_task_marker_and_label():
     """x_{p-1} is the only marker; the label is whether x_p is in the upper half of the ids."""
     batch = position_task(500, (4, 20), vocab_size=12, generator=_g())
     _check_padding(batch)
-    for tokens, T, p, y in zip(batch.tokens, batch.lengths, batch.positions, batch.labels, strict=True):
+    rows = zip(batch.tokens, batch.lengths, batch.positions, batch.labels, strict=True)
+    for tokens, T, p, y in rows:
         assert 2 <= p <= T
         assert tokens[p - 2] == 1
         assert int((tokens == 1).sum()) == 1
@@ -42,8 +43,10 @@ def test_position_task_marker_and_label():
 def test_position_task_relative_position():
     batch = position_task(10, 20, relative_position=0.1, generator=_g())
     assert batch.positions.tolist() == [2] * 10
-    assert position_task(10, 20, relative_position=1.0, generator=_g()).positions.tolist() == [20] * 10
-    assert position_task(10, 20, relative_position=0.5, generator=_g()).positions.tolist() == [10] * 10
+    last = position_task(10, 20, relative_position=1.0, generator=_g())
+    middle = position_task(10, 20, relative_position=0.5, generator=_g())
+    assert last.positions.tolist() == [20] * 10
+    assert middle.positions.tolist() == [10] * 10
 
 
 def test_spread_evidence_majority():

@@ -60,8 +60,10 @@ def test_padding_embedding_is_zero():
 )
 def test_bad_tokens_raise_clear_value_error(tokens, message):
     model = SequenceClassifier(9, 4, 6, 2)
+    n = tokens.shape[0] if tokens.dim() == 2 else 1
+    lengths = torch.tensor([tokens.shape[-1]] * n)
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
-        model(tokens, torch.tensor([tokens.shape[-1]] * (tokens.shape[0] if tokens.dim() == 2 else 1)))
+        model(tokens, lengths)
 
 
 def test_bad_sizes_and_readout():

@@ -1,4 +1,4 @@
-"""The decoding loop: greedy and temperature sampling, and generate() against a hand-written loop."""
+"""The decoding loop: greedy and temperature sampling; generate() against a hand-written loop."""
 
 import pytest
 import torch
@@ -79,7 +79,7 @@ def _reference_char_generation(model, prompt, steps):
 
 
 def test_generate_greedy_matches_rereading_the_whole_text():
-    """Carrying h step by step gives the same greedy text as re-running the model on the full prefix."""
+    """Carrying h step by step gives the greedy text that re-running on the whole prefix gives."""
     torch.manual_seed(0)
     model = CharRNN(6, 16).double()
     prompt = torch.randint(0, 6, (3, 4))

@@ -94,7 +94,9 @@ def test_accuracy_by_position_averages_within_each_position():
         (lambda: key_token_batch(torch.tensor([1]), 5, n_distractors=0),
          "n_distractors: expected a positive int, got 0"),
         (lambda: skewed_positions(3, 5, 0.0), "scale: expected a positive number, got 0.0"),
-        (lambda: accuracy_by_position(torch.ones(3, dtype=torch.bool), torch.ones(2, dtype=torch.long), 4), "correct, position: expected two (N,) tensors, got shapes (3,) and (2,)"),
+        (lambda: accuracy_by_position(torch.ones(3, dtype=torch.bool),
+                                      torch.ones(2, dtype=torch.long), 4),
+         "correct, position: expected two (N,) tensors, got shapes (3,) and (2,)"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(call, message):

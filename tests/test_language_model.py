@@ -32,5 +32,6 @@ def test_bits_per_char_does_not_depend_on_chunking(chunk):
 
 
 def test_bad_ids():
-    with pytest.raises(ValueError, match=r"ids: expected a \(N, L\) torch.int64 tensor, got torch.float32"):
+    with pytest.raises(ValueError,
+                       match=r"ids: expected a \(N, L\) torch.int64 tensor, got torch.float32"):
         CharRNN(5, 8)(torch.zeros(2, 3))

@@ -31,7 +31,8 @@ def test_bits_per_char_by_hand_for_a_bigram():
     model = NGramModel(2, 2, alpha=1.0).fit(ids)
     # counts: 0->1 twice, 1->0 once, 1->1 once
     p = {(0, 1): 3 / 4, (1, 0): 2 / 4, (1, 1): 2 / 4}
-    expected = -sum(math.log2(p[(a, b)]) for a, b in zip(ids[:-1].tolist(), ids[1:].tolist(), strict=True)) / 4
+    pairs = zip(ids[:-1].tolist(), ids[1:].tolist(), strict=True)
+    expected = -sum(math.log2(p[(a, b)]) for a, b in pairs) / 4
     assert model.bits_per_char(ids) == pytest.approx(expected)
 
 

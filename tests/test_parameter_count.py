@@ -37,7 +37,8 @@ def test_shared_formula_matches_elman_and_torch(n, d):
 def test_unshared_formula_matches_the_module(T):
     """T d(d+n+1), counted on a meta-device UnsharedRNN."""
     with torch.device("meta"):
-        assert count_parameters(UnsharedRNN(128, 256, max_length=T)) == unshared_rnn_parameters(128, 256, T)
+        model = UnsharedRNN(128, 256, max_length=T)
+        assert count_parameters(model) == unshared_rnn_parameters(128, 256, T)
 
 
 def test_the_textbook_numbers():

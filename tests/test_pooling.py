@@ -61,7 +61,8 @@ def test_readouts_match_plain_loops_and_ignore_padding():
     for n, T in enumerate(LENGTHS.tolist()):
         real = states[n, :T]  # (T, H)
         torch.testing.assert_close(last_state(states, LENGTHS)[n], real[-1], rtol=0, atol=0)
-        torch.testing.assert_close(masked_mean(states, LENGTHS)[n], real.mean(0), rtol=0, atol=1e-12)
+        torch.testing.assert_close(masked_mean(states, LENGTHS)[n], real.mean(0),
+                                   rtol=0, atol=1e-12)
         torch.testing.assert_close(masked_max(states, LENGTHS)[n], real.amax(0), rtol=0, atol=0)
     other, _ = _padded_states()
     other = other.masked_fill(~length_mask(LENGTHS, 5).unsqueeze(-1), -7.0)
@@ -141,7 +142,7 @@ def test_length_mask():
 )
 @pytest.mark.parametrize("readout", [last_state, masked_mean, masked_max])
 def test_bad_input_raises_clear_value_error(readout, states, lengths, message):
-    """Out-of-range, mis-shaped or non-integer lengths and mis-shaped states name expected and got."""
+    """Out-of-range, mis-shaped or non-integer lengths, mis-shaped states: expected and got."""
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         readout(states, lengths)
 

@@ -22,7 +22,7 @@ def test_public_names():
 
 
 def test_sinusoidal_matches_the_definition():
-    """PE[t, 2i] = sin(t / base^(2i/F)), PE[t, 2i+1] = cos(t / base^(2i/F)), checked entry by entry."""
+    """PE[t, 2i] = sin(t / base^(2i/F)), PE[t, 2i+1] = cos(t / base^(2i/F)), entry by entry."""
     t = torch.arange(7, dtype=torch.float64)
     pe = sinusoidal_encoding(t, 6, base=100.0)
     assert pe.shape == (7, 6)
@@ -78,7 +78,9 @@ def test_with_position_features_concatenates_to_every_sequence():
          "features: expected shape (5, F), got (4, 1)"),
         (lambda: with_position_features(torch.zeros(5, 3), torch.zeros(5, 1)),
          "x: expected shape (N, L, H_in), got (5, 3)"),
-        (lambda: with_position_features(torch.zeros(2, 5, 3), torch.zeros(5, 1, dtype=torch.float64)), "features: expected dtype torch.float32 (x's dtype), got torch.float64"),
+        (lambda: with_position_features(torch.zeros(2, 5, 3),
+                                        torch.zeros(5, 1, dtype=torch.float64)),
+         "features: expected dtype torch.float32 (x's dtype), got torch.float64"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(call, message):

@@ -32,7 +32,7 @@ def test_inverse_sigmoid_values_and_midpoint():
 
 
 def test_inverse_sigmoid_does_not_overflow_for_large_steps():
-    """k / (k + exp(i / k)) for i / k far beyond exp's range is a tiny positive number, not an error."""
+    """k / (k + exp(i / k)) for i / k beyond exp's range is a tiny positive number, no error."""
     assert 0.0 <= inverse_sigmoid_decay(10**6, k=1.0) < 1e-300
     assert inverse_sigmoid_decay(700, k=1.0) == pytest.approx(math.exp(-700), rel=1e-9)
 

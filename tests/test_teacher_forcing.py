@@ -1,4 +1,4 @@
-"""Teacher-forced inputs (the shift), the mixing step, unroll() in its three regimes, horizon errors."""
+"""Teacher-forced inputs (the shift), the mixing step, unroll() in three regimes, horizon errors."""
 
 import pytest
 import torch
@@ -47,8 +47,8 @@ def test_teacher_forced_inputs_match_the_language_model_convention():
 
 
 def test_teacher_forced_inputs_reject_bad_shapes():
-    with pytest.raises(ValueError, match=r"first_input: expected shape \(2,\) \(targets without the "
-                                         r"time dim\), got \(2, 1\)"):
+    with pytest.raises(ValueError, match=r"first_input: expected shape \(2,\) \(targets "
+                                         r"without the time dim\), got \(2, 1\)"):
         teacher_forced_inputs(torch.zeros(2, 5), torch.zeros(2, 1))
     with pytest.raises(ValueError, match=r"targets: expected shape \(N, L, \.\.\.\) with L >= 1, "
                                          r"got \(5,\)"):
@@ -173,7 +173,8 @@ def test_unroll_scheduled_sampling_mixes_per_sequence():
 
 def test_unroll_rejects_bad_input():
     model = _model()
-    with pytest.raises(ValueError, match=r"warmup: expected an int in \[1, L-1\] = \[1, 11\], got 12"):
+    with pytest.raises(ValueError,
+                       match=r"warmup: expected an int in \[1, L-1\] = \[1, 11\], got 12"):
         unroll(model, _series(), warmup=12, epsilon=1.0)
     with pytest.raises(ValueError, match=r"^series: expected shape \(N, L, 1\), got \(3, 12\)$"):
         unroll(model, torch.zeros(3, 12, dtype=torch.float64), warmup=2, epsilon=1.0)

@@ -14,21 +14,24 @@ def test_train_fits_a_line():
     model = nn.Linear(1, 1)
     x = torch.linspace(-1, 1, 32).unsqueeze(1)
     y = 3 * x - 1
-    result = train(model, lambda m, step: (m(x) - y).pow(2).mean(), steps=300, lr=0.1, progress=False)
+    result = train(model, lambda m, step: (m(x) - y).pow(2).mean(), steps=300, lr=0.1,
+                   progress=False)
     assert result.losses[-1] < 1e-4
     assert len(result.losses) == len(result.grad_norms) == 300
 
 
 def test_train_stops_at_a_non_finite_loss():
     model = nn.Linear(1, 1)
-    result = train(model, lambda m, step: m(torch.ones(1, 1)).sum() * (math.inf if step == 3 else 1.0),
-                   steps=10, progress=False)
+    def loss(m, step):
+        return m(torch.ones(1, 1)).sum() * (math.inf if step == 3 else 1.0)
+
+    result = train(model, loss, steps=10, progress=False)
     assert result.diverged
     assert len(result.losses) == 4
 
 
 def test_clip_norm_bounds_the_update():
-    """With clip_norm, clip_grad_norm_ is applied: the gradient's norm after clipping is at most it."""
+    """With clip_norm, clip_grad_norm_ is applied: the norm after clipping is at most clip_norm."""
     model = nn.Linear(2, 1)
     seen = []
 

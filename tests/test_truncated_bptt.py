@@ -1,4 +1,7 @@
-"""Truncated BPTT: chunks of k steps, state carried and detached; the missing-detach bug; the k-vs-L trade-off."""
+"""Truncated BPTT: chunks of k steps, state carried and detached.
+
+Also the missing-detach bug and the k-vs-L trade-off.
+"""
 
 import re
 
@@ -18,11 +21,13 @@ def _mse(y, z):
 
 def _data(S=12, N=2, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(S, N, 3, generator=g, dtype=torch.float64), torch.randn(S, N, 2, generator=g, dtype=torch.float64)
+    x = torch.randn(S, N, 3, generator=g, dtype=torch.float64)  # (S, N, H_in)
+    target = torch.randn(S, N, 2, generator=g, dtype=torch.float64)  # (S, N, H_out)
+    return x, target
 
 
 def test_forward_sees_the_whole_past_and_gradient_stops_at_the_chunk():
-    """Chunk c's output equals the full run's; its gradient equals a run started from a constant h."""
+    """Chunk c's output equals the full run's; its gradient, a run's from a constant h."""
     x, z = _data()
     model = ElmanWithReadout(3, 4, 2, dtype=torch.float64)
     y_full, _ = model(x)
