@@ -1,18 +1,135 @@
-"""The public API is explicit and importing the package changes no global state."""
+"""The public API is explicit, pinned, and importing the package changes no global state.
 
+Every public module (no leading underscore) of ``rnncourse``, subpackages included, has an
+``__all__``, and it equals the names pinned here: adding, renaming or dropping a public name
+is a decision this file records, not an accident. A new module fails
+``test_every_public_module_is_pinned`` until its names are added below.
+"""
+
+import importlib
+import pkgutil
 import subprocess
 import sys
 
+import pytest
+
 import rnncourse
 
+PUBLIC_API = {
+    "rnncourse": (
+        "STYLE", "CharRNN", "CharVocab", "ElmanRNN", "NGramModel", "TrainResult", "ar_process",
+        "autocorrelation", "course_style", "elman_step", "load_corpus", "make_corpus",
+        "noisy_sines", "progress_enabled", "seed_everything", "subplots", "train",
+    ),
+    "rnncourse.autocorrelation": ("autocorrelation",),
+    "rnncourse.bench": (
+        "BenchResult", "count_ops", "main", "rnn_flops", "run_benchmark", "time_interleaved",
+    ),
+    "rnncourse.bptt": (
+        "PARAMETER_NAMES", "ElmanWithReadout", "ForwardCache", "Gradients",
+        "finite_difference_gradient", "relative_error", "rnn_backward", "rnn_forward",
+        "squared_error",
+    ),
+    "rnncourse.cells": (
+        "concat_loop", "concat_step", "hoisted_input_projection", "indexed_hoisted_loop",
+        "split_loop",
+    ),
+    "rnncourse.checks": (
+        "CheckFailure", "call", "expect_close", "expect_scalar", "expect_tensor", "rel_error",
+    ),
+    "rnncourse.classification_tasks": (
+        "NEGATION_VOCAB", "LabelledBatch", "decode_sentence", "end_evidence_task", "negation_task",
+        "position_task", "spread_evidence_task",
+    ),
+    "rnncourse.classifier": ("SequenceClassifier",),
+    "rnncourse.data": ("CharVocab", "ar_process", "load_corpus", "make_corpus", "noisy_sines"),
+    "rnncourse.decoding": ("generate", "greedy", "sample", "token_chooser"),
+    "rnncourse.elman": ("ElmanRNN", "elman_step"),
+    "rnncourse.ensemble": ("StackedModels",),
+    "rnncourse.fast_elman": ("backward_loop", "fast_elman", "forward_loop"),
+    "rnncourse.gradient_flow": ("jacobian_norms", "scale_to_spectral_radius", "spectral_radius"),
+    "rnncourse.grading": (
+        "GradingError", "QuestionResult", "Report", "answer_cells", "assign", "autograder_zip",
+        "batch", "build", "find_masters", "format_report", "grade", "normalise_student",
+        "parse_answers", "replace_answers", "stale_students",
+    ),
+    "rnncourse.key_token_task": (
+        "KeyTokenBatch", "accuracy_by_position", "key_token_batch", "skewed_positions",
+    ),
+    "rnncourse.language_model": ("CharRNN",),
+    "rnncourse.layouts": (
+        "ConcatLayout", "KerasLayout", "TorchLayout", "concat_weights", "split_weights",
+        "to_concat", "to_keras", "to_torch",
+    ),
+    "rnncourse.learner_process": (
+        "LearnerDied", "LearnerProcess", "Remote", "RemoteError", "confine",
+        "confinement_available", "default_confinement", "is_remote",
+    ),
+    "rnncourse.ngram": ("NGramModel",),
+    "rnncourse.parameter_count": (
+        "conv2d_parameters", "count_parameters", "shared_rnn_parameters", "torch_rnn_parameters",
+        "unshared_rnn_parameters",
+    ),
+    "rnncourse.plotting": ("STYLE", "course_style", "subplots"),
+    "rnncourse.pooling": (
+        "READOUTS", "AttentionPooling", "LastState", "MaskedMax", "MaskedMean", "last_state",
+        "length_mask", "make_readout", "masked_max", "masked_mean", "masked_softmax",
+    ),
+    "rnncourse.position_features": (
+        "normalised_position", "periodic_features", "sinusoidal_encoding", "with_position_features",
+    ),
+    "rnncourse.reproducibility": ("seed_everything",),
+    "rnncourse.scheduled_sampling": ("exponential_decay", "inverse_sigmoid_decay", "linear_decay"),
+    "rnncourse.teacher_forcing": (
+        "NextValueRNN", "horizon_errors", "mix", "teacher_forced_inputs", "unroll",
+    ),
+    "rnncourse.train": ("TrainResult", "progress_enabled", "train"),
+    "rnncourse.truncated_bptt": ("TruncatedBPTT",),
+    "rnncourse.unshared": ("UnsharedRNN",),
+}
 
-def test_all_names_exist():
-    for name in rnncourse.__all__:
-        assert hasattr(rnncourse, name), name
+
+def _public_modules():
+    """Names of rnncourse and its public modules and subpackages, found without importing them."""
+    names = ["rnncourse"]
+    todo = [(rnncourse.__path__, "rnncourse.")]
+    while todo:
+        path, prefix = todo.pop()
+        for info in pkgutil.iter_modules(path):
+            if info.name.startswith("_"):
+                continue
+            name = prefix + info.name
+            names.append(name)
+            if info.ispkg:
+                todo.append(([f"{path[0]}/{info.name}"], name + "."))
+    return sorted(names)
+
+
+def test_every_public_module_is_pinned():
+    found, pinned = set(_public_modules()), set(PUBLIC_API)
+    missing = sorted(found - pinned)
+    stale = sorted(pinned - found)
+    hint = "".join(
+        f"\n    {name!r}: {tuple(getattr(importlib.import_module(name), '__all__', ()))},"
+        for name in missing
+    )
+    assert not missing, f"public modules without pinned names (add to PUBLIC_API):{hint}"
+    assert not stale, f"PUBLIC_API pins modules that no longer exist: {stale}"
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC_API))
+def test_all_is_pinned_and_every_name_exists(name):
+    module = importlib.import_module(name)
+    assert hasattr(module, "__all__"), f"{name} has no __all__"
+    got, want = set(module.__all__), set(PUBLIC_API[name])
+    assert got == want, f"{name}.__all__: added {sorted(got - want)}, dropped {sorted(want - got)}"
+    assert len(module.__all__) == len(got), f"{name}.__all__ lists a name twice"
+    for attribute in module.__all__:
+        assert hasattr(module, attribute), f"{name}.__all__ names {attribute}, which is not there"
 
 
 def test_import_leaves_matplotlib_rcparams_alone():
-    """import rnncourse must not change rcParams (the style is applied only in a context)."""
+    """Importing rnncourse must not change rcParams (the style is applied only in a context)."""
     code = (
         "import matplotlib as mpl; before = dict(mpl.rcParams); import rnncourse;"
         "changed = [k for k, v in mpl.rcParams.items() if before.get(k) != v];"
