@@ -49,7 +49,7 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) rnncourse tests chapters $(NBVAL_FLAGS)
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest rnncourse tests
+	$(BIN)/python -m pytest -m "not slow" rnncourse tests
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
