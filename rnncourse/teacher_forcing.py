@@ -137,7 +137,6 @@ class NextValueRNN(nn.Module):
 
 def _check_series(series: object, warmup: object) -> tuple[torch.Tensor, int]:
     check_shape("series", series, ("N", "L", 1))
-    series = check_tensor("series", series)
     check_floating("series", series)
     if isinstance(warmup, bool) or not isinstance(warmup, int) or not 1 <= warmup < series.shape[1]:
         raise ValueError(f"warmup: expected an int in [1, L-1] = [1, {series.shape[1] - 1}], "
