@@ -227,19 +227,22 @@ def extract_figures(markdown: str, cell: int, next_code: str, report: Report) ->
         kind = _figure_kind(m.group("num"), m.group("exp"), m.group("suffix"))
         if kind is None:
             continue
-        before = text[text.rfind("\n", 0, m.start()) + 1 : m.start()]
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        # The words before it, across a soft line break (a blank line ends a paragraph).
+        before = text[max(0, m.start() - 60) : m.start()].rsplit("\n\n", 1)[-1]
+        before = " ".join(before.split()) + (" " if before[-1:].isspace() else "")
         raw = m.group(0).strip()
         if kind == "count" and re.fullmatch(r"19\d\d|20[0-2]\d|2030", m.group(0)):
             exempt("year", [raw])
             continue
-        if _SECTION_BEFORE.search(before) or _HEADING_NUMBER.match(before):
+        if _SECTION_BEFORE.search(before) or _HEADING_NUMBER.match(text[line_start : m.start()]):
             exempt("section", [raw])
             continue
         if _CITATION_BEFORE.search(before):
             exempt("citation", [raw])
             continue
         line_end = text.find("\n", m.end())
-        context = text[m.start() - len(before) : line_end if line_end >= 0 else len(text)]
+        context = text[line_start : line_end if line_end >= 0 else len(text)]
         figures.append(
             Figure(
                 text=raw.replace("\\%", "%").replace(" ", ""),
@@ -457,7 +460,7 @@ def test_an_asserted_bound_needs_a_bound_word_and_the_literal():
     source = "assert rmse < 0.6 and acc > 0.9\nassert drop >= 0.25"
     nb = _notebook(
         ("code", "", source),
-        ("md", "RMSE below 0.6, accuracy above 0.9, a drop of at least 25%; accuracy 0.9"),
+        ("md", "RMSE below 0.6, accuracy above 0.9, a drop of at least\n25%; accuracy 0.9"),
     )
     assert _missing(nb) == ["0.9"]  # the last one has no bound word: it claims the value
 
