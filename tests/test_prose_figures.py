@@ -523,3 +523,25 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def test_html_and_markdown_results_count_but_a_figure_repr_does_not():
+    nb = _notebook(("md", "Accuracy 0.925, rows 512 and a figure 800 wide."))
+    cell = nbformat.v4.new_code_cell("show()")
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/html": "<td width='800'>0.925</td>"}),
+        nbformat.v4.new_output("display_data", data={"text/markdown": "| 512 |"}),
+        nbformat.v4.new_output("display_data", data={"text/plain": "<Figure size 800x272>"}),
+    ]
+    nb.cells.append(cell)
+    assert _missing(nb) == ["800"]
+
+
+def test_a_fenced_block_that_the_next_cell_runs_is_a_setting():
+    nb = _notebook(
+        ("md", "Run\n\n```python\ntrain(steps=250)\n```\n\nthen 250 more."),
+        ("code", "", "train(steps=250)"),
+    )
+    report = check_notebook(nb, "s", "s")
+    assert report.exempt["setting"] == ["cell 0: 250"]
+    assert [f.text for f in report.missing] == ["250"]
