@@ -174,9 +174,9 @@ def test_TORCH_INDEX_URL_reaches_the_torch_install_only(checkout, index):
     installs = [call for call in checkout.calls() if call.startswith("venv-python -m pip")]
     with_index = [call for call in installs if "--extra-index-url" in call]
     if index:
-        assert with_index == [
-            "venv-python -m pip install --quiet --disable-pip-version-check "
-            f"-c requirements.lock --extra-index-url {CPU_INDEX} torch"]
+        torch_install = ("venv-python -m pip install --quiet --disable-pip-version-check "
+                         f"-c requirements.lock --extra-index-url {CPU_INDEX} torch")
+        assert with_index == [torch_install]
         assert installs.index(with_index[0]) == 0  # torch first, so the main install keeps it
     else:
         assert with_index == []
