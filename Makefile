@@ -38,21 +38,27 @@ help:
 	@echo "make grade NB=exercises/01_sequences_are_not_iid.ipynb   grade one notebook"
 	@echo "make grade-batch SET=01_sequences_are_not_iid DIR=submissions/ OUT=results/   grade a folder"
 
-# "NAME VERSION" of the first of $(PYTHON) or python3.11, python3 that runs, e.g. "python3 3.13.1".
+# "NAME VERSION" of the first of $(PYTHON), or of python3.11 and python3, that runs.
 found_python = $(shell for py in $(or $(PYTHON),python3.11 python3); do \
     v=$$("$$py" --version 2>&1) && { set -- $$v; echo "$$py $$2"; break; }; done)
-# Expands to that interpreter if its version is supported, else stops make with one line.
-define checked_python
-$(eval _found := $(found_python))$(if $(filter $(SUPPORTED_PYTHON),$(basename $(word 2,$(_found)))),$(word 1,$(_found)),$(error Set-up needs Python $(SUPPORTED_PYTHON), the version tested, but $(if $(_found),$(word 1,$(_found)) is Python $(word 2,$(_found)),$(if $(PYTHON),PYTHON=$(PYTHON) does not run,neither python3.11 nor python3 runs)). Pass another interpreter: make PYTHON=/path/to/python$(firstword $(SUPPORTED_PYTHON)) $(or $(MAKECMDGOALS),venv)))
-endef
+python_name = $(word 1,$(_found))
+python_version = $(word 2,$(_found))
+refusal = Set-up needs Python $(SUPPORTED_PYTHON), the version tested, but \
+    $(if $(_found),$(python_name) is Python $(python_version),$(if $(PYTHON),PYTHON=$(PYTHON) \
+    does not run,neither python3.11 nor python3 runs)). Pass another interpreter: \
+    make PYTHON=/path/to/python$(firstword $(SUPPORTED_PYTHON)) $(or $(MAKECMDGOALS),venv)
+# That interpreter if its version is supported; otherwise make stops with the refusal.
+checked_python = $(eval _found := $(found_python))$(if \
+    $(filter $(SUPPORTED_PYTHON),$(basename $(python_version))),$(python_name),$(error $(refusal)))
 
 # .venv exists only once set-up has finished (.venv/.installed): a failed step removes it, and
 # one left half-made by an interrupted run is removed first, so every attempt starts clean.
 $(STAMP): pyproject.toml requirements.lock
 	@if [ -d $(VENV) ] && [ ! -f $(STAMP) ]; then \
 	    echo "Removing $(VENV), left half-made by an earlier set-up"; rm -rf $(VENV); fi
-	@$(MAKE) --no-print-directory venv-install $(if $(wildcard $(STAMP)),,NEW_VENV_PYTHON=$(checked_python)) \
-	    || { rm -rf $(VENV); echo "Set-up failed, $(VENV) removed: fix the error above and run make again" >&2; exit 1; }
+	@$(MAKE) --no-print-directory venv-install \
+	    $(if $(wildcard $(STAMP)),,NEW_VENV_PYTHON=$(checked_python)) || { rm -rf $(VENV); \
+	    echo "Set-up failed, $(VENV) removed: fix the error above and run make again" >&2; exit 1; }
 
 # The steps of set-up, run by the rule above (not meant to be called by itself).
 .PHONY: venv-install
