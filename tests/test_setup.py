@@ -13,10 +13,12 @@ import os
 import re
 import shutil
 import subprocess
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 MAKE = shutil.which("make")
@@ -183,10 +185,37 @@ def test_TORCH_INDEX_URL_reaches_the_torch_install_only(checkout, index):
     assert installs[-1].endswith("-c requirements.lock -e .[dev]")
 
 
-def test_supported_python_matches_requires_python():
+def _supported_python() -> list[str]:
     makefile = (ROOT / "Makefile").read_text()
-    supported = re.search(r"^SUPPORTED_PYTHON := (.+)$", makefile, re.MULTILINE).group(1).split()
+    return re.search(r"^SUPPORTED_PYTHON := (.+)$", makefile, re.MULTILINE).group(1).split()
+
+
+def test_supported_python_matches_requires_python():
+    supported = _supported_python()
     pyproject = (ROOT / "pyproject.toml").read_text()
     spec = SpecifierSet(re.search(r'^requires-python = "(.+)"$', pyproject, re.MULTILINE).group(1))
     allowed = [f"3.{minor}" for minor in range(6, 20) if spec.contains(f"3.{minor}.0")]
     assert supported == allowed
+
+
+def test_every_locked_package_installs_on_the_first_release_of_each_supported_python():
+    """Debian 12's python3 is 3.11.2: a pin that needs 3.11.5 (soupsieve 3 and 4 do) breaks it.
+
+    Reads Requires-Python from the installed copies of the locked packages (this environment
+    is made from requirements.lock).
+    """
+    locked = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        name, _, version = line.partition("==")
+        locked[canonicalize_name(name)] = version
+    checked, refused = 0, []
+    for dist in metadata.distributions():
+        name = canonicalize_name(dist.metadata["Name"])
+        if locked.get(name) != dist.version:
+            continue
+        checked += 1
+        spec = SpecifierSet(dist.metadata.get("Requires-Python") or "")
+        refused += [f"{name}=={dist.version} needs Python {spec}"
+                    for minor in _supported_python() if not spec.contains(f"{minor}.0")]
+    assert checked > len(locked) / 2, "this environment is not the one made from the lock"
+    assert refused == []
