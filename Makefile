@@ -1,7 +1,14 @@
 # Every target sets itself up: a fresh clone with Python 3.11 and pip needs nothing else.
 # The virtual environment lives in .venv and holds exactly the versions in requirements.lock.
 
-PYTHON ?= python3
+# Set-up's interpreter: PYTHON=... if given, else the first of python3.11 and python3 that runs.
+# Python 3.11 is the version tested (requires-python in pyproject.toml; the stored outputs).
+PYTHON ?=
+SUPPORTED_PYTHON := 3.11
+# Linux without a GPU: TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu installs torch from
+# PyTorch's CPU wheel index instead of PyPI, whose Linux build pulls gigabytes of CUDA libraries.
+# The index is added for the torch install only; the version is the locked one either way.
+TORCH_INDEX_URL ?=
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -18,7 +25,7 @@ PYTEST_PARALLEL := -n 2 --dist loadfile
 NBVAL_FLAGS := --nbval --nbval-current-env --nbval-cell-timeout=300 \
                --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help venv browser test unit book lab refresh refresh-all clean distclean exercises grade grade-batch bench
+.PHONY: help venv test unit book lab refresh refresh-all clean distclean exercises grade grade-batch bench
 
 help:
 	@echo "make book     build the HTML book into _build/html"
@@ -31,21 +38,43 @@ help:
 	@echo "make grade NB=exercises/01_sequences_are_not_iid.ipynb   grade one notebook"
 	@echo "make grade-batch SET=01_sequences_are_not_iid DIR=submissions/ OUT=results/   grade a folder"
 
+# "NAME VERSION" of the first of $(PYTHON), or of python3.11 and python3, that runs.
+found_python = $(shell for py in $(or $(PYTHON),python3.11 python3); do \
+    v=$$("$$py" --version 2>&1) && { set -- $$v; echo "$$py $$2"; break; }; done)
+python_name = $(word 1,$(_found))
+python_version = $(word 2,$(_found))
+refusal = Set-up needs Python $(SUPPORTED_PYTHON), the version tested, but \
+    $(if $(_found),$(python_name) is Python $(python_version),$(if $(PYTHON),PYTHON=$(PYTHON) \
+    does not run,neither python3.11 nor python3 runs)). Pass another interpreter: \
+    make PYTHON=/path/to/python$(firstword $(SUPPORTED_PYTHON)) $(or $(MAKECMDGOALS),venv)
+# That interpreter if its version is supported; otherwise make stops with the refusal.
+checked_python = $(eval _found := $(found_python))$(if \
+    $(filter $(SUPPORTED_PYTHON),$(basename $(python_version))),$(python_name),$(error $(refusal)))
+
+# .venv exists only once set-up has finished (.venv/.installed): a failed step removes it, and
+# one left half-made by an interrupted run is removed first, so every attempt starts clean.
 $(STAMP): pyproject.toml requirements.lock
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if [ -d $(VENV) ] && [ ! -f $(STAMP) ]; then \
+	    echo "Removing $(VENV), left half-made by an earlier set-up"; rm -rf $(VENV); fi
+	@$(MAKE) --no-print-directory venv-install \
+	    $(if $(wildcard $(STAMP)),,NEW_VENV_PYTHON=$(checked_python)) || { rm -rf $(VENV); \
+	    echo "Set-up failed, $(VENV) removed: fix the error above and run make again" >&2; exit 1; }
+
+# The steps of set-up, run by the rule above (not meant to be called by itself).
+.PHONY: venv-install
+venv-install:
+	$(if $(NEW_VENV_PYTHON),$(NEW_VENV_PYTHON) -m venv $(VENV))
+	$(if $(TORCH_INDEX_URL),$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+	    -c requirements.lock --extra-index-url $(TORCH_INDEX_URL) torch)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
 	    -c requirements.lock -e ".[dev]"
 	touch $(STAMP)
 
 venv: $(STAMP)
 
-# The browser test (tests/test_book_in_browser.py) drives Debian's Chromium with Playwright.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	    echo "Installing Debian's chromium for the browser test (needs root)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
-
-test: $(STAMP) browser
+# The browser test (tests/test_book_in_browser.py) runs where Chromium is installed and is
+# skipped, with its reason in the summary, where it is not; .ci/run installs it first.
+test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) rnncourse tests chapters $(NBVAL_FLAGS)
 
 unit: $(STAMP)
