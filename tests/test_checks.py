@@ -1,4 +1,4 @@
-"""rnncourse.checks says what is wrong, and each set's public checks work from the committed notebook."""
+"""rnncourse.grading.checks says what is wrong, and each set's public checks work from the committed notebook."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnncourse.checks import (
+from rnncourse.grading.checks import (
     CheckFailure,
     call,
     expect_close,

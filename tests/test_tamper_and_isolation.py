@@ -22,7 +22,8 @@ import psutil
 import pytest
 import torch
 
-from rnncourse.grading import batch, format_report, grade, parse_answers, replace_answers
+from answer_files import parse_answers, replace_answers
+from rnncourse.grading import batch, format_report, grade
 
 SET = "01_sequences_are_not_iid"
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions" / SET
@@ -34,14 +35,14 @@ PARALLEL = 3
 # replace the checks module, builtins and the grader for the whole notebook, on the stub answers.
 NOTEBOOK_FIRST_CELL = """\
 import builtins, sys, types
-fake = types.ModuleType("rnncourse.checks")
+fake = types.ModuleType("rnncourse.grading.checks")
 class CheckFailure(AssertionError):
     pass
 fake.CheckFailure = CheckFailure
 fake.call = lambda name, fn, *args, where="", **kwargs: None
 fake.expect_close = fake.expect_scalar = fake.expect_tensor = lambda *args, **kwargs: None
 fake.rel_error = lambda a, b: 0
-sys.modules["rnncourse.checks"] = fake
+sys.modules["rnncourse.grading.checks"] = fake
 builtins.all = lambda *args: True
 """
 NOTEBOOK_LAST_CELL = """\
@@ -151,7 +152,7 @@ def test_there_is_a_tampering_submission_for_each_attack():
 @pytest.mark.parametrize("variant", ["tamper_comparisons", "tamper_grader", "tamper_fake_tensors",
                                      "tamper_read_tests"])
 def test_tampering_earns_zero_on_the_questions_it_targets(variant, graded):
-    from rnncourse.learner_process import confinement_available
+    from rnncourse.grading.confinement import confinement_available
 
     if variant == "tamper_read_tests" and not confinement_available():
         pytest.xfail("no Landlock on this kernel: the learner process can read the hidden tests "
@@ -326,7 +327,8 @@ def test_autograder_zip_has_what_a_grading_container_needs(assigned):
         pyproject = z.read("rnncourse_src/pyproject.toml").decode()
     assert {"run_autograder", "setup.sh", "run_otter.py", "otter_config.json"} <= names
     assert {f"tests/q{i}.py" for i in range(1, 6)} <= names
-    for module in ("__init__", "checks", "ngram", "autocorrelation", "language_model", "elman", "data"):
+    for module in ("__init__", "grading/__init__", "grading/checks", "ngram", "autocorrelation",
+                   "language_model", "elman", "data"):
         assert f"rnncourse_src/rnncourse/{module}.py" in names
     assert "rnncourse_src/rnncourse/data/corpus.txt" in names
     assert "python=3.11" in environment and "- /autograder/source/rnncourse_src" in environment
@@ -347,30 +349,30 @@ def test_only_plain_data_crosses_from_the_learner_process():
     """The grading side's reader: real tensors and plain containers pass; everything else is refused."""
     import pickle
 
-    from rnncourse.learner_process import _decode, _dump, _encode, _load_plain, _Unreadable
+    from rnncourse.grading.wire import Unreadable, decode, dump, encode, load_plain
 
     kept = []
     value = {"h": torch.ones(2, 3), "n": [1, 2.5, None, "s", True], "t": (torch.Size([2]), torch.float32)}
-    message = _load_plain(_dump({"op": "result", "value": _encode(value, kept.append)}))
-    back = _decode(message["value"], lambda i, t: ("remote", t))
+    message = load_plain(dump({"op": "result", "value": encode(value, kept.append)}))
+    back = decode(message["value"], lambda i, t: ("remote", t))
     assert torch.equal(back["h"], value["h"]) and back["n"] == value["n"] and back["t"] == value["t"]
     assert not kept
     sub = torch.ones(2).as_subclass(_SubTensor)
-    assert _encode(sub, lambda v: 7) == ("r", 7, "_SubTensor")  # stays in the learner process
-    for forged in (_dump({"op": "result", "value": ("t", sub)}), pickle.dumps({"op": "result", "value": _Payload()}, protocol=2),
-                   b"not a pickle", _dump(["op", "result"])):
-        with pytest.raises(_Unreadable):
-            _load_plain(forged)
+    assert encode(sub, lambda v: 7) == ("r", 7, "_SubTensor")  # stays in the learner process
+    for forged in (dump({"op": "result", "value": ("t", sub)}), pickle.dumps({"op": "result", "value": _Payload()}, protocol=2),
+                   b"not a pickle", dump(["op", "result"])):
+        with pytest.raises(Unreadable):
+            load_plain(forged)
     for malformed in [("t", [1, 2]), ("x", 1), ("l", (1,)), ("n", [1]), ("d", [("k",)]), ("y", "os.system"), ()]:
-        with pytest.raises(_Unreadable):
-            _decode(malformed, lambda i, t: None)
+        with pytest.raises(Unreadable):
+            decode(malformed, lambda i, t: None)
 
 
 def test_concurrent_gradings_build_the_autograder_zip_once(tmp_path, monkeypatch):
     """Two `make grade` runs that find the zip stale do not rebuild it on top of each other."""
     import threading
 
-    from rnncourse import grading
+    from rnncourse.grading import building
 
     (tmp_path / "exercises" / "masters").mkdir(parents=True)
     (tmp_path / "exercises" / "masters" / "01_x.ipynb").write_text("{}")
@@ -386,11 +388,11 @@ def test_concurrent_gradings_build_the_autograder_zip_once(tmp_path, monkeypatch
         zip_path.write_bytes(b"zip")
         builds.append(zip_path)
         inside.pop()
-        return grading.AssignOutput(zip_path, zip_path, zip_path)
+        return building.AssignOutput(zip_path, zip_path, zip_path)
 
-    monkeypatch.setattr(grading, "assign", slow_assign)
+    monkeypatch.setattr(building, "assign", slow_assign)
     results = []
-    threads = [threading.Thread(target=lambda: results.append(grading.autograder_zip("01_x", tmp_path)))
+    threads = [threading.Thread(target=lambda: results.append(building.autograder_zip("01_x", tmp_path)))
                for _ in range(2)]
     for t in threads:
         t.start()

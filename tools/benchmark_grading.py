@@ -23,14 +23,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' helpers and the notebooks they build
 
-from rnncourse.grading import (
-    _build_dir,
-    autograder_zip,
-    batch,
-    parse_answers,
-    replace_answers,
-)
+from answer_files import parse_answers, replace_answers
+from rnncourse.grading import autograder_zip, batch
+from rnncourse.grading.building import build_dir
 
 SET = "01_sequences_are_not_iid"
 
@@ -38,7 +35,7 @@ SET = "01_sequences_are_not_iid"
 def submissions(folder: Path) -> None:
     zip_path = autograder_zip(SET, ROOT)
     student = json.loads((ROOT / "exercises" / f"{SET}.ipynb").read_text())
-    reference = json.loads((_build_dir(ROOT, SET) / "autograder" / f"{SET}.ipynb").read_text())
+    reference = json.loads((build_dir(ROOT, SET) / "autograder" / f"{SET}.ipynb").read_text())
     assert zip_path.is_file()
     subs = ROOT / "tests" / "submissions" / SET
 
@@ -71,7 +68,6 @@ def submissions(folder: Path) -> None:
     (folder / "broken_notes.txt").write_text("my answers are in the email")
     for f in sorted(subs.glob("tamper_*.answers")):
         write(f"{f.stem}.ipynb", replace_answers(reference, parse_answers(f.read_text())))
-    sys.path.insert(0, str(ROOT / "tests"))
     from test_tamper_and_isolation import (  # the notebooks the tests build
         NOTEBOOK_FIRST_CELL,
         NOTEBOOK_LAST_CELL,

@@ -1,5 +1,8 @@
 """Checks for graded exercises: say what is wrong with an answer, never just ``AssertionError``.
 
+The learner-facing part of the grader: the public tests in a student notebook and the hidden
+tests import these (``from rnncourse.grading.checks import call, expect_close``).
+
 Used by the public and hidden tests of the exercise sets in ``exercises/`` (otter-grader,
 see ``exercises/README.md``). Each check fails with :class:`CheckFailure`, a one-line message
 that names the question and the quantity, then the first thing that is wrong, in this order:
@@ -30,6 +33,9 @@ from typing import Any
 
 import torch
 
+from rnncourse.grading.learner import is_remote
+from rnncourse.grading.stops import LearnerDied, OutOfTime, TimeLimitExceeded
+
 __all__ = ["CheckFailure", "call", "expect_close", "expect_scalar", "expect_tensor", "rel_error"]
 
 _TINY = 1e-12  # floor of the relative-error denominator, so 0 vs 0 counts as agreement
@@ -38,13 +44,8 @@ TIME_LIMIT_VARIABLE = "RNNCOURSE_CHECK_TIME_LIMIT"  # seconds per call of learne
 DEFAULT_TIME_LIMIT = 30.0
 
 
-class _TimeLimitExceeded(BaseException):
-    """Raised inside learner code by the alarm :func:`call` sets (BaseException: not caught by
-    the learner's own ``except Exception``)."""
-
-
 def _raise_time_limit(signum, frame):
-    raise _TimeLimitExceeded
+    raise TimeLimitExceeded
 
 
 def _time_limit() -> float:
@@ -52,12 +53,6 @@ def _time_limit() -> float:
         return float(os.environ.get(TIME_LIMIT_VARIABLE, DEFAULT_TIME_LIMIT))
     except ValueError:
         return DEFAULT_TIME_LIMIT
-
-
-def _grading_stops() -> tuple[type, ...]:
-    from rnncourse.learner_process import LearnerDied, _OutOfTime
-
-    return (LearnerDied, _OutOfTime)
 
 
 class CheckFailure(AssertionError):
@@ -92,7 +87,7 @@ def expect_tensor(
         >>> expect_tensor("q1: P", [0.5, 0.5])
         Traceback (most recent call last):
         ...
-        rnncourse.checks.CheckFailure: q1: P must be a torch.Tensor, got list
+        rnncourse.grading.checks.CheckFailure: q1: P must be a torch.Tensor, got list
     """
     at = f" {where}" if where else ""
     if got is None:
@@ -127,7 +122,7 @@ def expect_close(
         >>> expect_close("q3: r", torch.tensor([1.0, 0.5]), torch.tensor([1.0, 0.25]))
         Traceback (most recent call last):
         ...
-        rnncourse.checks.CheckFailure: q3: r disagrees at [1]: got 0.5, expected 0.25 (relative error 0.333)
+        rnncourse.grading.checks.CheckFailure: q3: r disagrees at [1]: got 0.5, expected 0.25 (relative error 0.333)
     """
     got = expect_tensor(name, got, tuple(expected.shape), where=where)
     at = f" {where}" if where else ""
@@ -172,7 +167,7 @@ def expect_scalar(
         >>> expect_scalar("q2: bits", 2.0, 1.0, hidden=True)
         Traceback (most recent call last):
         ...
-        rnncourse.checks.CheckFailure: q2: bits is wrong: got 2 (relative error 0.333)
+        rnncourse.grading.checks.CheckFailure: q2: bits is wrong: got 2 (relative error 0.333)
     """
     at = f" {where}" if where else ""
     if isinstance(got, torch.Tensor):
@@ -199,16 +194,7 @@ def expect_scalar(
 
 def _type_name(value: Any) -> str:
     """The type's name; for an object that stayed in the learner's process, its type there."""
-    remote = getattr(type(value), "remote_type", None)
-    if isinstance(remote, property):
-        return value.remote_type
-    return type(value).__name__
-
-
-def _is_remote(fn: Any) -> bool:
-    from rnncourse.learner_process import is_remote
-
-    return is_remote(fn)
+    return value.remote_type if is_remote(value) else type(value).__name__
 
 
 def _was_interrupted(fn: Any) -> bool:
@@ -218,7 +204,7 @@ def _was_interrupted(fn: Any) -> bool:
         return False
 
 
-_GRADING_STOPS = _grading_stops()
+_GRADING_STOPS = (LearnerDied, OutOfTime)  # not the learner's failure: the grader handles them
 
 
 def call(name: str, fn: Any, *args: Any, where: str = "", **kwargs: Any) -> Any:
@@ -233,7 +219,7 @@ def call(name: str, fn: Any, *args: Any, where: str = "", **kwargs: Any) -> Any:
         >>> call("q1: bigram_table", lambda ids: ids[5], [1, 2], where="on a sequence of length 2")
         Traceback (most recent call last):
         ...
-        rnncourse.checks.CheckFailure: q1: bigram_table raised IndexError on a sequence of length 2: list index out of range
+        rnncourse.grading.checks.CheckFailure: q1: bigram_table raised IndexError on a sequence of length 2: list index out of range
     """
     at = f" {where}" if where else ""
     if fn is None:
@@ -245,7 +231,7 @@ def call(name: str, fn: Any, *args: Any, where: str = "", **kwargs: Any) -> Any:
     if _was_interrupted(fn):  # do not wait for the time limit twice
         raise CheckFailure(f"{name} was interrupted earlier: it ran longer than the time limit")
     limit = _time_limit()
-    alarm = (limit > 0 and hasattr(signal, "setitimer") and not _is_remote(fn)  # remote: limited there
+    alarm = (limit > 0 and hasattr(signal, "setitimer") and not is_remote(fn)  # remote: limited there
              and threading.current_thread() is threading.main_thread())
     if alarm:  # the kernel runs cells in its main thread, where signals arrive
         previous = signal.signal(signal.SIGALRM, _raise_time_limit)
@@ -254,12 +240,12 @@ def call(name: str, fn: Any, *args: Any, where: str = "", **kwargs: Any) -> Any:
         return fn(*args, **kwargs)
     except _GRADING_STOPS:  # the learner's process died or time is up: the grader handles it
         raise
-    except (KeyboardInterrupt, _TimeLimitExceeded) as e:
+    except (KeyboardInterrupt, TimeLimitExceeded) as e:
         try:
             _INTERRUPTED.add(fn)
         except TypeError:  # not weak-referenceable or not hashable: nothing to remember
             pass
-        if isinstance(e, _TimeLimitExceeded):
+        if isinstance(e, TimeLimitExceeded):
             raise CheckFailure(f"{name} ran longer than the {limit:g} s limit{at}") from None
         raise CheckFailure(f"{name} was interrupted{at}: it ran longer than the time limit") from None
     except SystemExit:

@@ -1,30 +1,30 @@
-"""Run a submitted notebook in its own process; the grader calls its functions from outside.
+"""The learner process: run a submitted notebook's cells in a process of their own; the grader
+calls its functions from outside.
 
 Grading keeps two processes apart (see ``exercises/GRADING.md`` for the threat model):
 
-* the **learner process** runs the submission's cells (in an IPython shell, so magics work),
-  under a memory limit (``RLIMIT_AS``), with its output thrown away, in an empty working
+* the **learner process** (:func:`host_main`) runs the submission's cells (in an IPython shell,
+  so magics work), under a memory limit (``RLIMIT_AS``), confined by Landlock
+  (:mod:`rnncourse.grading.confinement`), with its output thrown away, in an empty working
   directory. It never sees a hidden test, a reference value or the grader's objects;
 * the **grading process** (:class:`LearnerProcess` is its side) runs the hidden tests. When a
-  test calls the learner's function through :func:`rnncourse.checks.call`, the arguments are
-  pickled *to* the learner process, the function runs there, and only plain data comes back:
-  ``torch.save`` of tagged tuples, read with ``torch.load(weights_only=True)``, so a tensor
-  subclass, an object with a rigged ``__eq__`` or ``__reduce__``, or anything but real
-  tensors, numbers, strings and lists/tuples/dicts of them cannot cross. Anything else the
-  learner returns stays in the learner process and is seen by the tests as a :class:`Remote`
-  handle (the checks then fail: "must be a torch.Tensor, got <type>").
+  test calls the learner's function through :func:`rnncourse.grading.checks.call`, the
+  arguments are pickled *to* the learner process, the function runs there on its own copies,
+  and only plain data comes back (:mod:`rnncourse.grading.wire`). Anything else the learner
+  returns stays in the learner process and is seen by the tests as a :class:`Remote` handle
+  (the checks then fail: "must be a torch.Tensor, got <type>").
 
 So the learner's code can redefine ``torch.allclose``, builtins, ``grader`` or the checks as
 it likes: it changes its own process only. Callables the tests pass as arguments (e.g. a
 model's ``next_probs``) run in the grading process on plain data; tensors and modules the
-learner's function changes in place are copied back, as are the grad mode, the default dtype
-and the global torch random state, so tests behave as if the call had been local.
+learner's function changes in place are copied back, as is the global torch random state, and
+the grad mode and default dtype go to the learner with each call, so tests behave as if the
+call had been local.
 """
 
 from __future__ import annotations
 
 import builtins
-import ctypes
 import io
 import json
 import os
@@ -37,212 +37,30 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from rnncourse.grading.confinement import confine
+from rnncourse.grading.stops import LearnerDied, OutOfTime, TimeLimitExceeded
+from rnncourse.grading.wire import (
+    RemoteError,
+    Unreadable,
+    apply_state,
+    arg_state,
+    decode,
+    dump,
+    encode,
+    exception_from,
+    load_plain,
+    plain_tensor,
+)
+
 # Learner code may replace builtins (``builtins.float = ...``) in its process. This module's
 # functions resolve builtins in a private copy taken at import, before any learner code runs.
 __builtins__ = dict(vars(builtins))
 
-__all__ = ["LearnerDied", "LearnerProcess", "Remote", "RemoteError", "confine", "confinement_available",
-           "default_confinement", "is_remote"]
+__all__ = ["LearnerProcess", "Remote", "host_main", "is_remote"]
 
 _MAX_MESSAGE = 256 * 2**20  # bytes; a larger answer is refused
-_MAX_DEPTH = 12  # containers nested deeper stay in the learner process
 _GRACE = 5.0  # seconds a cell or call gets to react to an interrupt before the process is killed
 _MAX_FILE = 256 * 2**20  # bytes: the largest file the learner process may write
-
-
-class LearnerDied(BaseException):
-    """The learner process died, was killed or stopped answering; the message says why.
-
-    A BaseException, so a test's ``except Exception`` cannot swallow it.
-    """
-
-
-class RemoteError(Exception):
-    """An exception raised by learner code that is not a builtin exception type (``remote_type``
-    names it), or (``remote_type`` None) an answer that could not be read as plain data."""
-
-    remote_type = None
-
-
-class _OutOfTime(BaseException):
-    """The whole notebook's time is up (raised in the grading process)."""
-
-
-# ============================================================================ plain data
-
-
-def _encode(value: Any, keep, depth: int = 0):
-    """Learner side: ``value`` as tagged tuples of plain data; other objects kept by ``keep``."""
-    import torch
-
-    if value is None or type(value) in (bool, str):
-        return ("n", value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return ("n", int(value))
-    if isinstance(value, float):  # numpy.float64 is a float: the same number
-        return ("n", float(value))
-    if depth < _MAX_DEPTH:
-        if type(value) in (torch.Tensor, torch.nn.Parameter):
-            if value.layout == torch.strided and value.device.type == "cpu" and not value.is_quantized:
-                return ("t", value.detach().clone())
-        elif type(value) is torch.Size:
-            return ("s", [int(i) for i in value])
-        elif type(value) is torch.dtype:
-            return ("y", str(value))
-        elif type(value) in (list, tuple):
-            return ("l" if type(value) is list else "u", [_encode(v, keep, depth + 1) for v in value])
-        elif type(value) is dict and all(type(k) in (str, int) for k in value):
-            return ("d", [(k, _encode(v, keep, depth + 1)) for k, v in value.items()])
-    return ("r", keep(value), type(value).__name__)
-
-
-class _Unreadable(Exception):
-    pass
-
-
-def _decode(obj, make_remote, depth: int = 0):
-    """Grading side: check the shape of the tagged data strictly and rebuild it."""
-    import torch
-
-    if type(obj) is not tuple or not obj or type(obj[0]) is not str or depth > _MAX_DEPTH + 1:
-        raise _Unreadable("malformed data")
-    tag = obj[0]
-    if tag == "n" and len(obj) == 2 and (obj[1] is None or type(obj[1]) in (bool, int, float, str)):
-        return obj[1]
-    if tag == "t" and len(obj) == 2 and isinstance(obj[1], torch.Tensor):
-        t = obj[1]
-        if (type(t) not in (torch.Tensor, torch.nn.Parameter) or t.layout != torch.strided
-                or t.device.type != "cpu" or t.is_quantized):
-            raise _Unreadable("not a plain CPU tensor")
-        return t.detach() if type(t) is torch.nn.Parameter else t
-    if tag == "s" and len(obj) == 2 and type(obj[1]) is list and all(type(i) is int for i in obj[1]):
-        return torch.Size(obj[1])
-    if tag == "y" and len(obj) == 2 and type(obj[1]) is str and obj[1].startswith("torch."):
-        dtype = getattr(torch, obj[1][len("torch."):], None)
-        if isinstance(dtype, torch.dtype):
-            return dtype
-    if tag in ("l", "u") and len(obj) == 2 and type(obj[1]) is list:
-        items = [_decode(v, make_remote, depth + 1) for v in obj[1]]
-        return items if tag == "l" else tuple(items)
-    if tag == "d" and len(obj) == 2 and type(obj[1]) is list:
-        out = {}
-        for pair in obj[1]:
-            if type(pair) is not tuple or len(pair) != 2 or type(pair[0]) not in (str, int):
-                raise _Unreadable("malformed dict")
-            out[pair[0]] = _decode(pair[1], make_remote, depth + 1)
-        return out
-    if tag == "r" and len(obj) == 3 and type(obj[1]) is int and type(obj[2]) is str:
-        return make_remote(obj[1], obj[2][:60])
-    raise _Unreadable(f"unexpected {tag!r}")
-
-
-def _state(value: Any, depth: int = 0):
-    """Learner side: what a call may have changed in an argument (tensors, modules, containers)."""
-    import torch
-
-    if depth > _MAX_DEPTH:
-        return ("x",)
-    if type(value) in (torch.Tensor, torch.nn.Parameter):
-        grad = value.grad if value.is_leaf else None
-        return ("t", value.detach().clone(), None if grad is None else grad.detach().clone())
-    if isinstance(value, torch.nn.Module):
-        params = [(n, p.detach().clone(), None if p.grad is None else p.grad.detach().clone())
-                  for n, p in value.named_parameters()]
-        buffers = [(n, b.detach().clone()) for n, b in value.named_buffers()]
-        return ("m", params, buffers)
-    if type(value) in (list, tuple):
-        return ("l", [_state(v, depth + 1) for v in value])
-    if type(value) is dict:
-        return ("d", [(k, _state(v, depth + 1)) for k, v in value.items() if type(k) in (str, int)])
-    return ("x",)
-
-
-def _plain_tensor(t) -> bool:
-    import torch
-
-    return type(t) is torch.Tensor and t.layout == torch.strided and t.device.type == "cpu"
-
-
-def _copy_into(target, new) -> None:
-    import torch
-
-    if not _plain_tensor(new):
-        return
-    if target.shape != new.shape or target.dtype != new.dtype:
-        return
-    with torch.no_grad():
-        if not torch.equal(target, new):
-            target.copy_(new)
-
-
-def _set_grad(target, grad) -> None:
-    if grad is None:
-        target.grad = None
-    elif _plain_tensor(grad) and grad.shape == target.shape:
-        target.grad = grad.to(target.dtype)
-
-
-def _apply_state(value: Any, state, depth: int = 0) -> None:
-    """Grading side: copy what the learner's call changed in place back into the test's objects."""
-    import torch
-
-    if type(state) is not tuple or not state or depth > _MAX_DEPTH + 1:
-        return
-    tag = state[0]
-    if tag == "t" and len(state) == 3 and isinstance(value, torch.Tensor):
-        _copy_into(value, state[1])
-        if value.is_leaf and (value.requires_grad or state[2] is not None):
-            _set_grad(value, state[2])
-    elif tag == "m" and len(state) == 3 and isinstance(value, torch.nn.Module):
-        params = dict(value.named_parameters())
-        for item in state[1] if type(state[1]) is list else []:
-            if type(item) is tuple and len(item) == 3 and item[0] in params:
-                _copy_into(params[item[0]], item[1])
-                _set_grad(params[item[0]], item[2])
-        buffers = dict(value.named_buffers())
-        for item in state[2] if type(state[2]) is list else []:
-            if type(item) is tuple and len(item) == 2 and item[0] in buffers:
-                _copy_into(buffers[item[0]], item[1])
-    elif tag == "l" and len(state) == 2 and type(value) in (list, tuple) and type(state[1]) is list:
-        for v, s in zip(value, state[1]):
-            _apply_state(v, s, depth + 1)
-    elif tag == "d" and len(state) == 2 and type(value) is dict and type(state[1]) is list:
-        for pair in state[1]:
-            if type(pair) is tuple and len(pair) == 2 and pair[0] in value:
-                _apply_state(value[pair[0]], pair[1], depth + 1)
-
-
-def _dump(message: dict) -> bytes:
-    import torch
-
-    buffer = io.BytesIO()
-    torch.save(message, buffer)
-    return buffer.getvalue()
-
-
-def _load_plain(data: bytes) -> dict:
-    import torch
-
-    try:
-        message = torch.load(io.BytesIO(data), weights_only=True)
-    except Exception as e:  # noqa: BLE001 - anything but plain data is refused
-        raise _Unreadable(f"not plain data ({type(e).__name__})") from None
-    if type(message) is not dict or type(message.get("op")) is not str:
-        raise _Unreadable("not a message")
-    return message
-
-
-def _exception_from(kind: str, message: str) -> BaseException:
-    """Grading side: rebuild an exception the learner's code raised (builtin types only)."""
-    cls = getattr(builtins, kind, None)
-    if isinstance(cls, type) and issubclass(cls, BaseException) and cls not in (KeyboardInterrupt,):
-        try:
-            return cls(message)
-        except Exception:  # noqa: BLE001, S110 - an exception class with an odd constructor: below
-            pass
-    error = RemoteError(message)
-    error.remote_type = kind
-    return error
 
 
 # ============================================================================ grading side
@@ -284,16 +102,13 @@ class Remote:
 
 
 def is_remote(value: Any) -> bool:
+    """Whether ``value`` is a handle on an object in the learner process."""
     return type(value) is Remote
 
 
-_BOOT = (
-    "import importlib.util, sys; "
-    "spec = importlib.util.spec_from_file_location('_rnncourse_learner_host', sys.argv[1]); "
-    "module = importlib.util.module_from_spec(spec); "
-    "sys.modules[spec.name] = module; spec.loader.exec_module(module); "
-    "module.host_main(sys.argv[2:])"
-)
+# The learner process imports this module by name; -P keeps its working folder off sys.path
+# (a file the learner wrote there must not shadow a module when the process is started again).
+_BOOT = "import sys; from rnncourse.grading.learner import host_main; host_main(sys.argv[1:])"
 
 
 def _signal_name(code: int) -> str:
@@ -306,7 +121,7 @@ def _signal_name(code: int) -> str:
 class LearnerProcess:
     """The grading side of a learner process: start it, run cells, call its functions, stop it.
 
-    ``deadline`` (a ``time.monotonic()`` value) bounds everything; past it :class:`_OutOfTime`
+    ``deadline`` (a ``time.monotonic()`` value) bounds everything; past it :class:`OutOfTime`
     is raised. ``memory_mb`` limits the learner's address space; ``time_limit`` bounds one call.
     """
 
@@ -324,7 +139,7 @@ class LearnerProcess:
     # ------------------------------------------------------------------ life cycle
     def start(self) -> None:
         ours, theirs = socket.socketpair()
-        cmd = [sys.executable, "-c", _BOOT, os.path.abspath(__file__), str(theirs.fileno()),
+        cmd = [sys.executable, "-P", "-c", _BOOT, str(theirs.fileno()),
                str(int(self.memory_mb)), json.dumps(self.confinement or {})]
         with open(self.log_path or os.devnull, "ab") as log:  # its stderr: the last line explains a crash
             self.proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], cwd=self.workdir, env=self.env,
@@ -405,7 +220,7 @@ class LearnerProcess:
             if now >= self.deadline:
                 self.stop()
                 self.dead_reason = "stopped: out of time"
-                raise _OutOfTime
+                raise OutOfTime
             wait = self.deadline - now
             if timeout is not None:
                 limit_at = waited_from + timeout if interrupted_at is None else interrupted_at + _GRACE
@@ -431,8 +246,8 @@ class LearnerProcess:
             except (OSError, EOFError):
                 raise self._died("") from None
             try:
-                message = _load_plain(data)
-            except _Unreadable as e:
+                message = load_plain(data)
+            except Unreadable as e:
                 message = {"op": "unreadable", "why": str(e)}
             if message["op"] == "callback":
                 self._answer_callback(message)
@@ -445,10 +260,10 @@ class LearnerProcess:
         try:
             if fn is None:
                 raise RuntimeError("no such function")
-            args = _decode(message.get("args"), self._remote)
-            kwargs = _decode(message.get("kwargs"), self._remote)
+            args = decode(message.get("args"), self._remote)
+            kwargs = decode(message.get("kwargs"), self._remote)
             if type(args) is not list or type(kwargs) is not dict:
-                raise _Unreadable("bad arguments")
+                raise Unreadable("bad arguments")
             value = fn(*args, **{str(k): v for k, v in kwargs.items()})
         except LearnerDied:
             raise
@@ -495,8 +310,8 @@ class LearnerProcess:
         if reply.get("ellipsis"):
             return Ellipsis
         try:
-            value = _decode(reply.get("value"), self._remote)
-        except _Unreadable:
+            value = decode(reply.get("value"), self._remote)
+        except Unreadable:
             return None
         if type(value) is Remote:  # one handle per name, so a call stopped once is remembered
             known = self._globals.get(name)
@@ -531,29 +346,27 @@ class LearnerProcess:
         reply = self._receive(None if limit is None else limit + _GRACE,
                               on_timeout=lambda: os.kill(self.proc.pid, signal.SIGINT))
         rng = reply.get("rng")
-        if _plain_tensor(rng) and rng.dtype == torch.uint8 and rng.shape == torch.get_rng_state().shape:
+        if plain_tensor(rng) and rng.dtype == torch.uint8 and rng.shape == torch.get_rng_state().shape:
             torch.set_rng_state(rng)
         state = reply.get("state")
         if (type(state) is tuple and len(state) == 2 and state[0] == "args"
                 and type(state[1]) is tuple and len(state[1]) == 2):
-            _apply_state(list(args), state[1][0])  # the same tensor objects: changed in place
-            _apply_state(dict(kwargs), state[1][1])
+            apply_state(list(args), state[1][0])  # the same tensor objects: changed in place
+            apply_state(dict(kwargs), state[1][1])
         op = reply.get("op")
         if op == "result":
             try:
-                return _decode(reply.get("value"), self._remote)
-            except _Unreadable as e:
+                return decode(reply.get("value"), self._remote)
+            except Unreadable as e:
                 raise RemoteError(f"returned something that could not be read as plain data ({e})") from None
         if op == "unreadable":
             raise RemoteError("returned something that could not be read as plain data (refused unread)")
         if op == "timeout":
-            from rnncourse.checks import _TimeLimitExceeded
-
-            raise _TimeLimitExceeded
+            raise TimeLimitExceeded
         if op == "exception" and type(reply.get("type")) is str and type(reply.get("message")) is str:
             if reply["type"] == "SystemExit":
                 raise SystemExit(reply["message"])
-            raise _exception_from(reply["type"], reply["message"])
+            raise exception_from(reply["type"], reply["message"])
         raise RemoteError("gave an answer the grader could not read")
 
 
@@ -568,111 +381,6 @@ def _needs_callback(obj: Any) -> bool:
         module = sys.modules.get(getattr(obj, "__module__", "") or "")
         return module is None or getattr(module, obj.__name__, None) is not obj
     return False
-
-
-# ============================================================================ confinement
-
-# Linux Landlock (kernel 5.13+): the learner process may read only what Python, torch and the
-# rnncourse package need, and write only in its own working directory. Values from
-# <linux/landlock.h>; syscalls 444-446 on every architecture that has them.
-_FS_EXECUTE, _FS_WRITE_FILE, _FS_READ_FILE, _FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
-_FS_ALL_V1 = (1 << 13) - 1  # execute ... make_sym
-_FS_REFER, _FS_TRUNCATE = 1 << 13, 1 << 14
-_FILE_RIGHTS = _FS_EXECUTE | _FS_WRITE_FILE | _FS_READ_FILE | _FS_TRUNCATE
-_SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
-_SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
-
-
-def _landlock_abi() -> int:
-    if not sys.platform.startswith("linux"):
-        return 0
-    libc = ctypes.CDLL(None, use_errno=True)
-    version = libc.syscall(_SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
-    return max(0, version)
-
-
-def confinement_available() -> bool:
-    """Whether this kernel lets :func:`confine` restrict a process's files (Landlock)."""
-    try:
-        return _landlock_abi() >= 1
-    except OSError:
-        return False
-
-
-def confine(read: list[str], list_only: list[str], write: list[str]) -> int:
-    """Restrict this process, for good, to reading ``read``, listing ``list_only`` and writing ``write``.
-
-    Also (Landlock ABI 6+) stops it from signalling processes outside it, such as the grader.
-    Returns the Landlock ABI used, 0 if the kernel has none (then nothing is restricted).
-    """
-    abi = _landlock_abi()
-    if abi < 1:
-        return 0
-    libc = ctypes.CDLL(None, use_errno=True)
-    handled = _FS_ALL_V1 | (_FS_REFER if abi >= 2 else 0) | (_FS_TRUNCATE if abi >= 3 else 0)
-
-    class RulesetAttr(ctypes.Structure):
-        _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
-                    ("scoped", ctypes.c_uint64)]
-
-    class PathBeneath(ctypes.Structure):
-        _pack_ = 1
-        _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
-
-    attr = RulesetAttr(handled, 0, (_SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL) if abi >= 6 else 0)
-    size = ctypes.sizeof(RulesetAttr) if abi >= 6 else 8
-    ruleset = libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
-    if ruleset < 0:
-        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
-    read_rights = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
-    rules = [(p, read_rights) for p in read] + [(p, _FS_READ_DIR) for p in list_only]
-    rules += [(p, handled) for p in write]
-    for path, rights in rules:
-        try:
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-        except OSError:
-            continue
-        if not os.path.isdir(path):
-            rights &= _FILE_RIGHTS
-        rule = PathBeneath(rights & handled, fd)
-        if rule.allowed_access:
-            libc.syscall(_SYS_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(1), ctypes.byref(rule),
-                         ctypes.c_uint32(0))
-        os.close(fd)
-    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS, required to restrict oneself
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
-    if libc.syscall(_SYS_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
-        raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
-    os.close(ruleset)
-    return abi
-
-
-def _package_dirs(package_dir: str) -> set[str]:
-    """``package_dir`` and any folder an editable install maps the ``rnncourse`` package to."""
-    dirs = {package_dir}
-    for name, module in list(sys.modules.items()):
-        mapping = getattr(module, "MAPPING", None) if name.startswith("__editable__") else None
-        if isinstance(mapping, dict) and isinstance(mapping.get("rnncourse"), str):
-            dirs.add(mapping["rnncourse"])
-    return dirs
-
-
-def default_confinement(workdir: str, package_dir: str) -> dict:
-    """What the learner process may read, list and write: Python, its packages, rnncourse's
-    package folder, system folders; never the course repository's exercises or build output."""
-    read = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-            "/usr", "/lib", "/lib64", "/bin", "/etc", "/proc", "/sys", "/dev", "/opt"}
-    read |= _package_dirs(package_dir)
-    listed = set()
-    inside = tuple(os.path.join(os.path.realpath(p), "") for p in read)
-    for entry in sys.path:
-        if not entry or not os.path.isdir(entry):
-            continue
-        real = os.path.join(os.path.realpath(entry), "")
-        if not real.startswith(inside):
-            listed.add(entry)  # e.g. a checkout on PYTHONPATH: list it to import from it, not read it
-    read = {p for p in read if os.path.exists(p)} | {os.path.realpath(p) for p in read if os.path.exists(p)}
-    return {"read": sorted(read), "list": sorted(listed), "write": [workdir, "/dev/null"]}
 
 
 # ============================================================================ learner side
@@ -705,7 +413,7 @@ def host_main(argv: list[str]) -> None:  # pragma: no cover - runs in the learne
         return id(value)
 
     def send(message):
-        conn.send_bytes(_dump(message))
+        conn.send_bytes(dump(message))
 
     def receive():
         data = conn.recv_bytes()
@@ -731,11 +439,11 @@ def host_main(argv: list[str]) -> None:  # pragma: no cover - runs in the learne
 
     def callback_proxy(key):
         def proxy(*args, **kwargs):
-            send({"op": "callback", "cb": key, "args": _encode(list(args), keep),
-                  "kwargs": _encode(dict(kwargs), keep)})
+            send({"op": "callback", "cb": key, "args": encode(list(args), keep),
+                  "kwargs": encode(dict(kwargs), keep)})
             reply = serve(until=("return", "raise"))
             if reply["op"] == "raise":
-                raise _exception_from(reply["type"], reply["message"])
+                raise exception_from(reply["type"], reply["message"])
             return reply["value"]
         return proxy
 
@@ -760,7 +468,7 @@ def host_main(argv: list[str]) -> None:  # pragma: no cover - runs in the learne
                 value = fn(*args, **kwargs)
             if limit > 0:
                 signal.setitimer(signal.ITIMER_REAL, 0)
-            reply = {"op": "result", "value": _encode(value, keep)}
+            reply = {"op": "result", "value": encode(value, keep)}
         except (KeyboardInterrupt, SystemExit, BaseException) as e:  # noqa: BLE001
             if limit > 0:
                 signal.setitimer(signal.ITIMER_REAL, 0)
@@ -773,7 +481,7 @@ def host_main(argv: list[str]) -> None:  # pragma: no cover - runs in the learne
             if previous is not None:
                 signal.signal(signal.SIGALRM, previous)
         try:
-            reply["state"] = ("args", (_state(list(args)), _state(dict(kwargs))))
+            reply["state"] = ("args", (arg_state(list(args)), arg_state(dict(kwargs))))
         except Exception:  # noqa: BLE001 - the arguments are the learner's business now
             reply["state"] = ("args", (("x",), ("x",)))
         reply["rng"] = torch.get_rng_state()
@@ -813,7 +521,7 @@ def host_main(argv: list[str]) -> None:  # pragma: no cover - runs in the learne
             elif shell.user_ns[name] is Ellipsis:
                 send({"op": "value", "ellipsis": True})
             else:
-                send({"op": "value", "value": _encode(shell.user_ns[name], keep)})
+                send({"op": "value", "value": encode(shell.user_ns[name], keep)})
         elif op == "call":
             reply = do_call(message)
             try:
@@ -826,3 +534,4 @@ def host_main(argv: list[str]) -> None:  # pragma: no cover - runs in the learne
 
     send({"op": "ready"})
     serve()
+
