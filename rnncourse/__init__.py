@@ -54,7 +54,7 @@ _HOME = {  # public name -> the module that defines it
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     """Import a public name's module the first time the name is used."""
     home = _HOME.get(name)
     if home is None:

@@ -13,7 +13,7 @@ from rnncourse.grading import answer_cells
 
 
 def parse_answers(text: str) -> dict[str, str]:
-    """Parse a ``wrong_*.answers`` file: ``### qN: description`` lines start each question's code."""
+    """Parse an ``*.answers`` file: a ``### qN: description`` line starts each question's code."""
     answers: dict[str, str] = {}
     current = None
     for line in text.splitlines():
@@ -37,11 +37,12 @@ def replace_answers(nb: dict, answers: dict[str, str]) -> dict:
     cells = answer_cells(nb)
     for question, code in answers.items():
         if not cells.get(question):
-            raise ValueError(f"question {question}: no answer cell in the notebook "
-                             f"(questions: {', '.join(cells) or 'none'})")
+            raise ValueError(
+                f"question {question}: no answer cell in the notebook "
+                f"(questions: {', '.join(cells) or 'none'})"
+            )
         first, *rest = cells[question]
         nb["cells"][first]["source"] = code
         for i in rest:
             nb["cells"][i]["source"] = ""
     return nb
-

@@ -1,4 +1,4 @@
-"""Grade a folder of submissions in parallel into a CSV and one report each: ``make grade-batch``."""
+"""Grade a folder of submissions in parallel, into a CSV and a report each: ``make grade-batch``."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def batch(
     autograder: Path | None = None,
     progress: bool | None = None,
 ) -> list[dict]:
-    """Grade every file in ``directory`` for ``exercise_set``, ``jobs`` at a time; write the results.
+    """Grade every file in ``directory`` for ``exercise_set``, ``jobs`` at a time; write results.
 
     Writes ``out_dir/grades.csv`` (one row per file: status, one column per question, total,
     max, note) and ``out_dir/reports/<file>.txt`` and ``.json``. A file whose report is already
@@ -68,8 +68,10 @@ def batch(
     if out_dir.resolve() == directory.resolve() or directory.resolve() in out_dir.resolve().parents:
         raise GradingError(f"{out_dir}: the results must go outside the folder of submissions")
     root = repo_root() if root is None else Path(root)
-    files = sorted((p for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")),
-                   key=lambda p: p.name)
+    files = sorted(
+        (p for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")),
+        key=lambda p: p.name,
+    )
     reports_dir = out_dir / "reports"
     reports_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="rnncourse-batch-") as tmp:
@@ -80,8 +82,13 @@ def batch(
             with set_lock(root, exercise_set):
                 shutil.copyfile(autograder_zip(exercise_set, root, locked=True), zip_copy)
         questions = questions_in_zip(zip_copy)
-        key = {"autograder": _sha256(zip_copy), "timeout": timeout, "cell_timeout": cell_timeout,
-               "check_time_limit": check_time_limit, "memory_mb": memory_mb}
+        key = {
+            "autograder": _sha256(zip_copy),
+            "timeout": timeout,
+            "cell_timeout": cell_timeout,
+            "check_time_limit": check_time_limit,
+            "memory_mb": memory_mb,
+        }
 
         def cached(path: Path) -> dict | None:
             report = reports_dir / f"{path.name}.json"
@@ -96,21 +103,42 @@ def batch(
         def run(path: Path) -> dict:
             digest = _sha256(path)
             try:
-                report = grade(path, exercise_set=exercise_set, autograder=zip_copy, timeout=timeout,
-                               cell_timeout=cell_timeout, check_time_limit=check_time_limit,
-                               memory_mb=memory_mb, root=root)
+                report = grade(
+                    path,
+                    exercise_set=exercise_set,
+                    autograder=zip_copy,
+                    timeout=timeout,
+                    cell_timeout=cell_timeout,
+                    check_time_limit=check_time_limit,
+                    memory_mb=memory_mb,
+                    root=root,
+                )
             except Exception as e:  # noqa: BLE001 - one bad file never stops the batch
-                why = str(e) if isinstance(e, GradingError) else f"grader error: {type(e).__name__}: {e}"
-                report = Report(str(path), exercise_set,
-                                [QuestionResult(n, 0.0, p, "not graded") for n, p in questions],
-                                status="not graded", notes=[one_line(why)])
-            data = {**asdict(report), "total": report.total, "max": report.possible,
-                    "key": {**key, "submission": digest}}
+                why = (
+                    str(e)
+                    if isinstance(e, GradingError)
+                    else f"grader error: {type(e).__name__}: {e}"
+                )
+                report = Report(
+                    str(path),
+                    exercise_set,
+                    [QuestionResult(n, 0.0, p, "not graded") for n, p in questions],
+                    status="not graded",
+                    notes=[one_line(why)],
+                )
+            data = {
+                **asdict(report),
+                "total": report.total,
+                "max": report.possible,
+                "key": {**key, "submission": digest},
+            }
             data.pop("seconds")
             data["notebook"] = path.name
             write_atomic(reports_dir / f"{path.name}.json", json.dumps(data, indent=1))
             report.notebook = path.name
-            write_atomic(reports_dir / f"{path.name}.txt", format_report(report, timing=False) + "\n")
+            write_atomic(
+                reports_dir / f"{path.name}.txt", format_report(report, timing=False) + "\n"
+            )
             return data
 
         results: dict[str, dict] = {}
@@ -122,8 +150,13 @@ def batch(
             else:
                 results[path.name] = data
         workers = max(1, jobs or os.cpu_count() or 1)
-        bar = tqdm(total=len(files), initial=len(files) - len(todo), unit="notebook",
-                   desc=f"grading {exercise_set}", disable=(not progress) if progress is not None else None)
+        bar = tqdm(
+            total=len(files),
+            initial=len(files) - len(todo),
+            unit="notebook",
+            desc=f"grading {exercise_set}",
+            disable=(not progress) if progress is not None else None,
+        )
         with ThreadPoolExecutor(workers) as pool:
             futures = {pool.submit(run, path): path for path in todo}
             for future in as_completed(futures):
@@ -137,14 +170,23 @@ def batch(
         data = results[path.name]
         scores = {q["name"]: q["score"] for q in data["questions"]}
         note = data["notes"][0] if data["notes"] and data["status"] != "graded" else ""
-        rows.append({"submission": path.name, "status": data["status"],
-                     **{n: f"{scores.get(n, 0.0):g}" for n in names},
-                     "total": f"{data['total']:g}", "max": f"{data['max']:g}", "note": note})
+        rows.append(
+            {
+                "submission": path.name,
+                "status": data["status"],
+                **{n: f"{scores.get(n, 0.0):g}" for n in names},
+                "total": f"{data['total']:g}",
+                "max": f"{data['max']:g}",
+                "note": note,
+            }
+        )
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["submission", "status", *names, "total", "max", "note"],
-                            lineterminator="\n")
+    writer = csv.DictWriter(
+        buffer,
+        fieldnames=["submission", "status", *names, "total", "max", "note"],
+        lineterminator="\n",
+    )
     writer.writeheader()
     writer.writerows(rows)
     write_atomic(out_dir / "grades.csv", buffer.getvalue())
     return rows
-

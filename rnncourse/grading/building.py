@@ -14,19 +14,30 @@ import contextlib
 import copy
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from rnncourse.grading.report import GradingError
 
-__all__ = ["AssignOutput", "assign", "autograder_zip", "build", "build_dir", "find_masters",
-           "normalise_student", "read_json", "repo_root", "set_lock", "stale_students"]
+__all__ = [
+    "AssignOutput",
+    "assign",
+    "autograder_zip",
+    "build",
+    "build_dir",
+    "find_masters",
+    "normalise_student",
+    "read_json",
+    "repo_root",
+    "set_lock",
+    "stale_students",
+]
 
 
 def repo_root() -> Path:
@@ -42,6 +53,7 @@ def find_masters(root: Path | None = None) -> list[Path]:
 
 
 def build_dir(root: Path, set_name: str) -> Path:
+    """Where ``otter assign`` writes a set: ``_build/exercises/<set>/``."""
     return root / "_build" / "exercises" / set_name
 
 
@@ -50,6 +62,8 @@ def build_dir(root: Path, set_name: str) -> Path:
 
 @dataclass(frozen=True)
 class AssignOutput:
+    """The three files of one ``otter assign`` run."""
+
     student: Path  # the student notebook otter wrote
     autograder: Path  # the autograder notebook (the master with solutions, tests removed)
     zip: Path  # the autograder zip ``otter run`` grades with
@@ -76,8 +90,10 @@ def assign(master: Path, out_dir: Path) -> AssignOutput:
         raise GradingError(f"otter assign wrote no student notebook or autograder zip in {out_dir}")
     name = read_json(student).get("metadata", {}).get("otter", {}).get("assignment_name")
     if name != master.stem:
-        raise GradingError(f"{master.name}: the ASSIGNMENT CONFIG must say `name: {master.stem}` "
-                           f"(the file name), got {name!r}")
+        raise GradingError(
+            f"{master.name}: the ASSIGNMENT CONFIG must say `name: {master.stem}` "
+            f"(the file name), got {name!r}"
+        )
     _add_course_package(zips[0], repo_root())
     return AssignOutput(student, out_dir / "autograder" / master.name, zips[0])
 
@@ -101,12 +117,28 @@ def _add_course_package(zip_path: Path, root: Path) -> None:
             if match:
                 lock[match.group(1).lower().replace("_", "-")] = match.group(0)
     pins = [lock.get(name, name) for name in _CONTAINER_PACKAGES]
-    pins = [p.replace("otter-grader", "otter-grader[grading,plugins]", 1) if p.startswith("otter-grader")
-            else p for p in pins]
-    environment = "\n".join([
-        "name: otter-env", "channels:", "  - conda-forge", "dependencies:", "  - python=3.11", "  - pip",
-        "  - jupyter_server", "  - pip:", "      - --extra-index-url https://download.pytorch.org/whl/cpu",
-        *[f"      - {p}" for p in pins], "      - /autograder/source/rnncourse_src", ""])
+    pins = [
+        p.replace("otter-grader", "otter-grader[grading,plugins]", 1)
+        if p.startswith("otter-grader")
+        else p
+        for p in pins
+    ]
+    environment = "\n".join(
+        [
+            "name: otter-env",
+            "channels:",
+            "  - conda-forge",
+            "dependencies:",
+            "  - python=3.11",
+            "  - pip",
+            "  - jupyter_server",
+            "  - pip:",
+            "      - --extra-index-url https://download.pytorch.org/whl/cpu",
+            *[f"      - {p}" for p in pins],
+            "      - /autograder/source/rnncourse_src",
+            "",
+        ]
+    )
     package = root / "rnncourse"
     files = {"rnncourse_src/pyproject.toml": (root / "pyproject.toml").read_bytes()}
     for path in sorted(package.rglob("*")):
@@ -116,12 +148,14 @@ def _add_course_package(zip_path: Path, root: Path) -> None:
     tmp = zip_path.with_name(zip_path.name + ".tmp")
     with zipfile.ZipFile(zip_path) as old, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as new:
         for item in old.infolist():
-            if item.filename != "environment.yml" and not item.filename.startswith("rnncourse_src/"):
+            if item.filename != "environment.yml" and not item.filename.startswith(
+                "rnncourse_src/"
+            ):
                 new.writestr(item, old.read(item.filename))
         new.writestr("environment.yml", environment)
         for name, data in files.items():
             new.writestr(name, data)
-    os.replace(tmp, zip_path)
+    tmp.replace(zip_path)
 
 
 def normalise_student(nb: dict) -> dict:
@@ -134,7 +168,8 @@ def normalise_student(nb: dict) -> dict:
     seen: dict[str, int] = {}
     for cell in nb["cells"]:
         source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-        digest = hashlib.sha1(f"{cell['cell_type']}\n{source}".encode()).hexdigest()[:10]
+        text = f"{cell['cell_type']}\n{source}".encode()
+        digest = hashlib.sha1(text, usedforsecurity=False).hexdigest()[:10]  # an id, not a secret
         seen[digest] = seen.get(digest, 0) + 1
         cell["id"] = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
     return nb
@@ -147,6 +182,7 @@ def _write_notebook(nb: dict, path: Path) -> None:
 
 
 def read_json(path: Path) -> dict:
+    """The JSON document in ``path`` (a notebook)."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
@@ -175,7 +211,9 @@ def stale_students(root: Path | None = None, build_root: Path | None = None) -> 
     root = repo_root() if root is None else Path(root)
     stale = []
     for master in find_masters(root):
-        out_root = build_dir(root, master.stem) if build_root is None else Path(build_root) / master.stem
+        out_root = (
+            build_dir(root, master.stem) if build_root is None else Path(build_root) / master.stem
+        )
         out = assign(master, out_root)
         committed = root / "exercises" / master.name
         fresh = normalise_student(read_json(out.student))
@@ -185,15 +223,15 @@ def stale_students(root: Path | None = None, build_root: Path | None = None) -> 
 
 
 @contextlib.contextmanager
-def set_lock(root: Path, set_name: str):
-    """Hold an exclusive lock on a set's build folder (two `make grade` runs may rebuild it at once)."""
+def set_lock(root: Path, set_name: str) -> Iterator[None]:
+    """Hold an exclusive lock on a set's build folder (two `make grade` runs may rebuild it)."""
     import fcntl
 
     if not re.fullmatch(r"[\w.-]+", set_name):
         raise GradingError(f"no exercise set named {set_name!r}")
     lock_path = root / "_build" / "exercises" / f".{set_name}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as lock:
+    with lock_path.open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -219,4 +257,3 @@ def autograder_zip(set_name: str, root: Path | None = None, *, locked: bool = Fa
     if len(zips) == 1 and zips[0].stat().st_mtime >= master.stat().st_mtime:
         return zips[0]
     return assign(master, build_dir(root, set_name)).zip
-

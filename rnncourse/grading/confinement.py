@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from pathlib import Path
 
 __all__ = ["confine", "confinement_available", "default_confinement"]
 
@@ -40,7 +41,7 @@ def confinement_available() -> bool:
 
 
 def confine(read: list[str], list_only: list[str], write: list[str]) -> int:
-    """Restrict this process, for good, to reading ``read``, listing ``list_only`` and writing ``write``.
+    """Restrict this process for good: read ``read``, list ``list_only``, write ``write``.
 
     Also (Landlock ABI 6+) stops it from signalling processes outside it, such as the grader.
     Returns the Landlock ABI used, 0 if the kernel has none (then nothing is restricted).
@@ -52,8 +53,11 @@ def confine(read: list[str], list_only: list[str], write: list[str]) -> int:
     handled = _FS_ALL_V1 | (_FS_REFER if abi >= 2 else 0) | (_FS_TRUNCATE if abi >= 3 else 0)
 
     class RulesetAttr(ctypes.Structure):
-        _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
-                    ("scoped", ctypes.c_uint64)]
+        _fields_ = [
+            ("handled_access_fs", ctypes.c_uint64),
+            ("handled_access_net", ctypes.c_uint64),
+            ("scoped", ctypes.c_uint64),
+        ]
 
     class PathBeneath(ctypes.Structure):
         _pack_ = 1
@@ -61,7 +65,9 @@ def confine(read: list[str], list_only: list[str], write: list[str]) -> int:
 
     attr = RulesetAttr(handled, 0, (_SCOPE_ABSTRACT_UNIX_SOCKET | _SCOPE_SIGNAL) if abi >= 6 else 0)
     size = ctypes.sizeof(RulesetAttr) if abi >= 6 else 8
-    ruleset = libc.syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    ruleset = libc.syscall(
+        _SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0)
+    )
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
     read_rights = _FS_EXECUTE | _FS_READ_FILE | _FS_READ_DIR
@@ -72,12 +78,16 @@ def confine(read: list[str], list_only: list[str], write: list[str]) -> int:
             fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
         except OSError:
             continue
-        if not os.path.isdir(path):
-            rights &= _FILE_RIGHTS
-        rule = PathBeneath(rights & handled, fd)
+        allowed = rights if Path(path).is_dir() else rights & _FILE_RIGHTS
+        rule = PathBeneath(allowed & handled, fd)
         if rule.allowed_access:
-            libc.syscall(_SYS_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(1), ctypes.byref(rule),
-                         ctypes.c_uint32(0))
+            libc.syscall(
+                _SYS_ADD_RULE,
+                ctypes.c_int(ruleset),
+                ctypes.c_int(1),
+                ctypes.byref(rule),
+                ctypes.c_uint32(0),
+            )
         os.close(fd)
     if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS, required to restrict oneself
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
@@ -98,19 +108,35 @@ def _package_dirs(package_dir: str) -> set[str]:
 
 
 def default_confinement(workdir: str, package_dir: str) -> dict:
-    """What the learner process may read, list and write: Python, its packages, rnncourse's
-    package folder, system folders; never the course repository's exercises or build output."""
-    read = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-            "/usr", "/lib", "/lib64", "/bin", "/etc", "/proc", "/sys", "/dev", "/opt"}
+    """What the learner process may read, list and write.
+
+    Python, its packages, rnncourse's package folder and system folders; never the course
+    repository's exercises or build output.
+    """
+    read = {
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        sys.base_exec_prefix,
+        "/usr",
+        "/lib",
+        "/lib64",
+        "/bin",
+        "/etc",
+        "/proc",
+        "/sys",
+        "/dev",
+        "/opt",
+    }
     read |= _package_dirs(package_dir)
     listed = set()
-    inside = tuple(os.path.join(os.path.realpath(p), "") for p in read)
+    inside = tuple(os.path.realpath(p).rstrip(os.sep) + os.sep for p in read)
     for entry in sys.path:
-        if not entry or not os.path.isdir(entry):
+        if not entry or not Path(entry).is_dir():
             continue
-        real = os.path.join(os.path.realpath(entry), "")
+        real = os.path.realpath(entry).rstrip(os.sep) + os.sep
         if not real.startswith(inside):
-            listed.add(entry)  # e.g. a checkout on PYTHONPATH: list it to import from it, not read it
-    read = {p for p in read if os.path.exists(p)} | {os.path.realpath(p) for p in read if os.path.exists(p)}
+            listed.add(entry)  # e.g. a checkout on PYTHONPATH: list it to import from it
+    present = [p for p in read if Path(p).exists()]
+    read = set(present) | {os.path.realpath(p) for p in present}
     return {"read": sorted(read), "list": sorted(listed), "write": [workdir, "/dev/null"]}
-

@@ -14,6 +14,7 @@ A notebook whose process dies or is killed is graded as far as it got.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -28,12 +29,18 @@ from rnncourse.grading.hidden_tests import questions_in_zip
 from rnncourse.grading.report import GradingError, QuestionResult, Report, one_line
 from rnncourse.grading.submission import exercise_set_of
 
-__all__ = ["DEFAULT_CELL_TIMEOUT", "DEFAULT_CHECK_TIME_LIMIT", "DEFAULT_MEMORY_MB", "DEFAULT_TIMEOUT",
-           "grade"]
+__all__ = [
+    "DEFAULT_CELL_TIMEOUT",
+    "DEFAULT_CHECK_TIME_LIMIT",
+    "DEFAULT_MEMORY_MB",
+    "DEFAULT_TIMEOUT",
+    "grade",
+]
 
 DEFAULT_TIMEOUT = 300.0  # seconds for a whole notebook; the chapter-1 set grades in about 10
 DEFAULT_CELL_TIMEOUT = 60.0  # seconds for one cell before it is interrupted
-DEFAULT_MEMORY_MB = 4096.0  # address space of the notebook's process (torch alone maps about 0.8 GB)
+# address space of the notebook's process, MiB (torch alone maps about 0.8 GB)
+DEFAULT_MEMORY_MB = 4096.0
 DEFAULT_CHECK_TIME_LIMIT = 30.0  # seconds per call of learner code by the tests
 _WORKER_MARGIN = 60.0  # seconds the worker gets beyond the notebook's limit before it is killed
 
@@ -44,18 +51,14 @@ def _kill_tree(proc: subprocess.Popen) -> None:
 
     try:
         parent = psutil.Process(proc.pid)
-        procs = parent.children(recursive=True) + [parent]
+        procs = [*parent.children(recursive=True), parent]
     except psutil.NoSuchProcess:
         procs = []
     for p in procs:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             p.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(procs, timeout=10)
     proc.wait()
-
-
 
 
 def grade(
@@ -86,11 +89,13 @@ def grade(
         raise GradingError(f"{notebook}: not a notebook (the file is empty)")
     named = exercise_set_of(notebook, required=exercise_set is None)
     if exercise_set is not None and named is not None and named != exercise_set:
-        raise GradingError(f"{notebook}: a notebook for exercise set {named!r}, not {exercise_set!r}")
+        raise GradingError(
+            f"{notebook}: a notebook for exercise set {named!r}, not {exercise_set!r}"
+        )
     set_name = exercise_set or named
 
-    with tempfile.TemporaryDirectory(prefix="rnncourse-grade-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="rnncourse-grade-") as tmp_name:
+        tmp = Path(tmp_name)
         zip_copy = tmp / "autograder.zip"
         if autograder is not None:
             shutil.copyfile(autograder, zip_copy)
@@ -105,16 +110,42 @@ def grade(
         learner_dir = tempfile.mkdtemp(prefix="rnncourse-learner-")
         out = tmp / "results.json"
         limit = DEFAULT_CHECK_TIME_LIMIT if check_time_limit is None else check_time_limit
-        cmd = [sys.executable, "-P", "-m", "rnncourse.grading", "_worker",
-               str(zip_copy), str(submission), str(out), "--cell-timeout", str(cell_timeout),
-               learner_dir, "--timeout", str(timeout), "--memory-mb", str(memory_mb),
-               "--check-time-limit", str(limit)]
-        env = {**os.environ, "RNNCOURSE_NO_PROGRESS": "1", "PYTHONWARNINGS": "ignore",
-               "RNNCOURSE_CHECK_TIME_LIMIT": str(limit), "MPLBACKEND": "Agg"}
+        cmd = [
+            sys.executable,
+            "-P",
+            "-m",
+            "rnncourse.grading",
+            "_worker",
+            str(zip_copy),
+            str(submission),
+            str(out),
+            "--cell-timeout",
+            str(cell_timeout),
+            learner_dir,
+            "--timeout",
+            str(timeout),
+            "--memory-mb",
+            str(memory_mb),
+            "--check-time-limit",
+            str(limit),
+        ]
+        env = {
+            **os.environ,
+            "RNNCOURSE_NO_PROGRESS": "1",
+            "PYTHONWARNINGS": "ignore",
+            "RNNCOURSE_CHECK_TIME_LIMIT": str(limit),
+            "MPLBACKEND": "Agg",
+        }
         log_path = tmp / "worker.log"
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=tmp, env=env,
-                                    stdin=subprocess.DEVNULL)
+        with log_path.open("w") as log:
+            proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=tmp,
+                env=env,
+                stdin=subprocess.DEVNULL,
+            )
             try:  # the worker keeps its own deadline; this is the backstop
                 proc.wait(timeout=timeout + _WORKER_MARGIN)
             except subprocess.TimeoutExpired:
@@ -141,7 +172,16 @@ def grade(
         if got is None:
             rows.append(QuestionResult(name, 0.0, possible, one_line(pending)))
         else:
-            rows.append(QuestionResult(name, float(got["score"]), float(got["possible"]),
-                                       one_line(got["reason"])))
-    return Report(str(notebook), set_name, rows, status=raw.get("status", "crashed"),
-                  notes=list(raw.get("notes", [])), seconds=time.perf_counter() - start)
+            rows.append(
+                QuestionResult(
+                    name, float(got["score"]), float(got["possible"]), one_line(got["reason"])
+                )
+            )
+    return Report(
+        str(notebook),
+        set_name,
+        rows,
+        status=raw.get("status", "crashed"),
+        notes=list(raw.get("notes", [])),
+        seconds=time.perf_counter() - start,
+    )

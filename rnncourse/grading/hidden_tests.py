@@ -10,10 +10,11 @@ from __future__ import annotations
 import ast
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Question", "TestCase", "case_points", "load_tests", "natural_key", "questions_in_zip"]
+__all__ = ["HiddenCase", "Question", "case_points", "load_tests", "natural_key", "questions_in_zip"]
 
 
 def questions_in_zip(zip_path: Path) -> list[tuple[str, float]]:
@@ -34,9 +35,8 @@ def natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-
 @dataclass
-class TestCase:
+class HiddenCase:
     """One test function of a question, with its points (None: a share of the rest)."""
 
     fn: object
@@ -54,6 +54,21 @@ class Question:
     cases: list
 
 
+def _recorder(cases: list[HiddenCase]) -> Callable[..., Callable]:
+    """otter's ``test_case`` decorator, recording each case (its messages are otter's concern)."""
+
+    def test_case(
+        points: float | None = None, hidden: bool = False, **_messages: object
+    ) -> Callable:
+        def record(fn: Callable) -> Callable:
+            cases.append(HiddenCase(fn, points, bool(hidden)))
+            return fn
+
+        return record
+
+    return test_case
+
+
 def load_tests(zip_path: str) -> list[Question]:
     """The questions of an autograder zip, with otter's ``test_case`` decorator replaced by ours.
 
@@ -64,23 +79,29 @@ def load_tests(zip_path: str) -> list[Question]:
         names = [n for n in z.namelist() if re.fullmatch(r"tests/[^/]+\.py", n)]
         for name in sorted(names, key=lambda n: natural_key(Path(n).stem)):
             tree = ast.parse(z.read(name).decode("utf-8"))
-            tree.body = [node for node in tree.body if not (
-                isinstance(node, ast.ImportFrom) and (node.module or "").startswith("otter"))]
-            cases: list[TestCase] = []
-
-            def test_case(points=None, hidden=False, success_message=None, failure_message=None,
-                          _cases=cases):
-                def record(fn):
-                    _cases.append(TestCase(fn, points, bool(hidden)))
-                    return fn
-                return record
-
-            namespace = {"__name__": f"_hidden_tests_{Path(name).stem}", "test_case": test_case}
+            tree.body = [
+                node
+                for node in tree.body
+                if not (
+                    isinstance(node, ast.ImportFrom) and (node.module or "").startswith("otter")
+                )
+            ]
+            cases: list[HiddenCase] = []
+            namespace = {
+                "__name__": f"_hidden_tests_{Path(name).stem}",
+                "test_case": _recorder(cases),
+            }
             exec(compile(tree, f"<hidden tests {name}>", "exec"), namespace)  # noqa: S102 - our own tests
             value = namespace.get("points", 1)
             total = sum(value) if isinstance(value, list) else (1 if value is None else value)
-            questions.append(Question(str(namespace.get("name", Path(name).stem)), float(total),
-                                       bool(namespace.get("all_or_nothing", False)), cases))
+            questions.append(
+                Question(
+                    str(namespace.get("name", Path(name).stem)),
+                    float(total),
+                    bool(namespace.get("all_or_nothing", False)),
+                    cases,
+                )
+            )
     return questions
 
 
@@ -91,4 +112,3 @@ def case_points(question: Question) -> list[float]:
     free = [p for p in given if p is None]
     share = (question.points - fixed) / len(free) if free else 0.0
     return [share if p is None else float(p) for p in given]
-

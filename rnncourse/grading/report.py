@@ -43,10 +43,12 @@ class Report:
 
     @property
     def total(self) -> float:
+        """Points earned."""
         return sum(q.score for q in self.questions)
 
     @property
     def possible(self) -> float:
+        """Points there were to earn."""
         return sum(q.possible for q in self.questions)
 
     def scores(self) -> dict[str, float]:
@@ -54,8 +56,8 @@ class Report:
         return {q.name: q.score for q in self.questions}
 
     def to_json(self) -> str:
+        """The report, its total and its maximum as JSON."""
         return json.dumps({**asdict(self), "total": self.total, "max": self.possible}, indent=1)
-
 
 
 def format_report(report: Report, *, timing: bool = True) -> str:
@@ -63,16 +65,18 @@ def format_report(report: Report, *, timing: bool = True) -> str:
     width = max([len("question")] + [len(q.name) for q in report.questions])
     lines = [f"Grading {report.notebook} (exercise set {report.exercise_set})", ""]
     lines.append(f"{'question':<{width}}  {'points':>6}  {'max':>5}  reason")
-    for q in report.questions:
-        lines.append(f"{q.name:<{width}}  {q.score:>6g}  {q.possible:>5g}  {q.reason}")
+    lines += [
+        f"{q.name:<{width}}  {q.score:>6g}  {q.possible:>5g}  {q.reason}" for q in report.questions
+    ]
     lines.append(f"{'total':<{width}}  {report.total:>6g}  {report.possible:>5g}")
     if report.notes:
         lines += ["", "Notes:"] + [f"  - {note}" for note in report.notes]
     lines.append("")
     took = f" in {report.seconds:.1f} s" if timing else ""
-    lines.append(f"({report.status}{took}; public checks in the notebook are a subset of these hidden tests)")
+    lines.append(
+        f"({report.status}{took}; public checks in the notebook are a subset of these hidden tests)"
+    )
     return "\n".join(lines)
-
 
 
 def one_line(text: object) -> str:
@@ -85,4 +89,4 @@ def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that a reader sees the old file or the new one, never half."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
-    os.replace(tmp, path)
+    tmp.replace(path)

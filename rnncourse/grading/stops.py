@@ -20,5 +20,8 @@ class OutOfTime(BaseException):
 
 
 class TimeLimitExceeded(BaseException):
-    """One call of learner code ran longer than its limit (raised by the checks' alarm, or by
-    the grading side when the learner process reports that its own alarm fired)."""
+    """One call of learner code ran longer than its limit.
+
+    Raised by the checks' alarm, or by the grading side when the learner process reports that
+    its own alarm fired.
+    """

@@ -38,7 +38,6 @@ def answer_cells(nb: dict) -> dict[str, list[int]]:
     return found
 
 
-
 def exercise_set_of(notebook: Path, required: bool = True) -> str | None:
     """The exercise set a submission belongs to (otter writes it into the notebook metadata)."""
     try:
@@ -47,8 +46,13 @@ def exercise_set_of(notebook: Path, required: bool = True) -> str | None:
         raise GradingError(f"{notebook}: not a notebook (not valid JSON: {one_line(e)})") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise GradingError(f"{notebook}: not a notebook (no list of cells)")
-    bad = [i for i, c in enumerate(nb["cells"]) if not isinstance(c, dict)
-           or not isinstance(c.get("source", ""), (str, list)) or not isinstance(c.get("cell_type"), str)]
+    bad = [
+        i
+        for i, c in enumerate(nb["cells"])
+        if not isinstance(c, dict)
+        or not isinstance(c.get("source", ""), (str, list))
+        or not isinstance(c.get("cell_type"), str)
+    ]
     if bad:
         raise GradingError(f"{notebook}: not a notebook (cell {bad[0]} is not a notebook cell)")
     meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
@@ -59,7 +63,8 @@ def exercise_set_of(notebook: Path, required: bool = True) -> str | None:
     if name and not re.fullmatch(r"[\w.-]+", str(name)):
         raise GradingError(f"{notebook}: its exercise set name {name!r} is not a file name")
     if not name:
-        raise GradingError(f"{notebook}: not an exercise notebook (no otter assignment name in its "
-                           "metadata); pass --set NAME")
+        raise GradingError(
+            f"{notebook}: not an exercise notebook (no otter assignment name in its "
+            "metadata); pass --set NAME"
+        )
     return str(name)
-

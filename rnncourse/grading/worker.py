@@ -34,8 +34,7 @@ _OTTER_CELL = re.compile(
 )
 
 
-
-def grade_question(question: Question, learner) -> tuple[float, str]:
+def grade_question(question: Question, learner: LearnerProcess) -> tuple[float, str]:
     """Run every test case of one question against the learner process: (score, reason)."""
     from rnncourse.grading.checks import CheckFailure  # imports torch, which the tests need anyway
 
@@ -60,11 +59,20 @@ def grade_question(question: Question, learner) -> tuple[float, str]:
     reason = one_line(reasons[0].strip().splitlines()[0]) if reasons else ""
     if question.all_or_nothing:
         return (question.points if all(passed) else 0.0), reason
-    return sum(p for p, ok in zip(case_points(question), passed) if ok), reason
+    return sum(p for p, ok in zip(case_points(question), passed, strict=True) if ok), reason
 
 
-def run_worker(zip_path: str, submission: str, out: str, cell_timeout: float, timeout: float,
-            memory_mb: float, check_time_limit: float, learner_dir: str, confine: bool = True) -> int:
+def run_worker(
+    zip_path: str,
+    submission: str,
+    out: str,
+    cell_timeout: float,
+    timeout: float,
+    memory_mb: float,
+    check_time_limit: float,
+    learner_dir: str,
+    confine: bool = True,
+) -> int:
     """Run the submission in a learner process, then the hidden tests here; write ``out`` (JSON).
 
     The results are written after every question, so a worker that is killed still reports
@@ -72,56 +80,88 @@ def run_worker(zip_path: str, submission: str, out: str, cell_timeout: float, ti
     """
     deadline = time.monotonic() + timeout
 
-    summary: dict = {"questions": [], "notes": [], "status": "graded", "pending": "", "finished": False}
+    summary: dict = {
+        "questions": [],
+        "notes": [],
+        "status": "graded",
+        "pending": "",
+        "finished": False,
+    }
     out_path = Path(out)
 
-    def save():
+    def save() -> None:
         write_atomic(out_path, json.dumps(summary))
 
     nb = json.loads(Path(submission).read_text(encoding="utf-8"))
     questions = load_tests(zip_path)
-    os.unlink(zip_path)  # the tests are in memory now; no copy stays on disk while learner code runs
-    cells = [(i, cell_source(c)) for i, c in enumerate(nb["cells"])
-             if isinstance(c, dict) and c.get("cell_type") == "code" and not _OTTER_CELL.fullmatch(cell_source(c))]
+    Path(
+        zip_path
+    ).unlink()  # the tests are in memory: no copy stays on disk while learner code runs
+    cells = [
+        (i, cell_source(c))
+        for i, c in enumerate(nb["cells"])
+        if isinstance(c, dict)
+        and c.get("cell_type") == "code"
+        and not _OTTER_CELL.fullmatch(cell_source(c))
+    ]
     answers = answer_cells(nb)
     workdir = learner_dir
     env = {k: v for k, v in os.environ.items() if not k.startswith("RNNCOURSE_CHECK")}
-    env.update(HOME=workdir, TMPDIR=workdir, IPYTHONDIR=os.path.join(workdir, ".ipython"),
-               MPLCONFIGDIR=os.path.join(workdir, ".matplotlib"), MPLBACKEND="Agg")
+    env.update(
+        HOME=workdir,
+        TMPDIR=workdir,
+        IPYTHONDIR=str(Path(workdir) / ".ipython"),
+        MPLCONFIGDIR=str(Path(workdir) / ".matplotlib"),
+        MPLBACKEND="Agg",
+    )
     package_dir = str(Path(__file__).resolve().parents[1])  # the rnncourse package
     confinement = default_confinement(workdir, package_dir) if confine else None
     try:  # matplotlib's font list, so the learner process does not rebuild it (1 s of CPU)
-        import matplotlib
+        import matplotlib as mpl
 
-        os.makedirs(env["MPLCONFIGDIR"], exist_ok=True)
-        for cached in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
+        Path(env["MPLCONFIGDIR"]).mkdir(parents=True, exist_ok=True)
+        for cached in Path(mpl.get_cachedir()).glob("fontlist-*.json"):
             shutil.copyfile(cached, Path(env["MPLCONFIGDIR"]) / cached.name)
     except (ImportError, OSError):
         pass
     log_path = str(Path(out).parent / "learner.log")
 
-    def new_learner():
-        learner = LearnerProcess(workdir, memory_mb=memory_mb, time_limit=check_time_limit,
-                                 deadline=deadline, env=env, log_path=log_path, confinement=confinement)
+    def new_learner() -> LearnerProcess:
+        learner = LearnerProcess(
+            workdir,
+            memory_mb=memory_mb,
+            time_limit=check_time_limit,
+            deadline=deadline,
+            env=env,
+            log_path=log_path,
+            confinement=confinement,
+        )
         learner.start()
         return learner
 
-    def run_cells(learner, upto, notes):
-        """Run code cells [0, upto); return (position, cell index, reason) where it died, or None."""
+    def run_cells(
+        learner: LearnerProcess, upto: int, notes: list[str] | None
+    ) -> tuple[int, int, str] | None:
+        """Run code cells [0, upto); (position, cell index, reason) where it died, or None."""
         for k, (index, source) in enumerate(cells[:upto]):
             try:
                 error = learner.run_cell(source, cell_timeout)
             except LearnerDied as e:
                 return k, index, str(e)
             if error is not None and notes is not None:
-                first = next((line for line in source.splitlines() if line.strip()), "").strip()[:50]
+                lines = (line for line in source.splitlines() if line.strip())
+                first = next(lines, "").strip()[:50]
                 if error[0] == "KeyboardInterrupt":
-                    notes.append(f"cell {index} ran longer than {cell_timeout:g} s and was interrupted "
-                                 f"(cell starting {first!r})")
+                    notes.append(
+                        f"cell {index} ran longer than {cell_timeout:g} s and was interrupted "
+                        f"(cell starting {first!r})"
+                    )
                 else:
                     message = one_line(error[1])
-                    notes.append(f"a cell raised {error[0]}{': ' + message if message else ''} "
-                                 f"(cell {index}, starting {first!r})")
+                    notes.append(
+                        f"a cell raised {error[0]}{': ' + message if message else ''} "
+                        f"(cell {index}, starting {first!r})"
+                    )
         return None
 
     learner = None
@@ -130,14 +170,19 @@ def run_worker(zip_path: str, submission: str, out: str, cell_timeout: float, ti
         try:
             learner = new_learner()
         except LearnerDied as e:
-            summary.update(status="crashed", pending=f"not graded: the notebook's process did not start ({e})")
+            summary.update(
+                status="crashed", pending=f"not graded: the notebook's process did not start ({e})"
+            )
             return 0
         stop = run_cells(learner, len(cells), summary["notes"])
         if stop is not None:
             k, index, why = stop
             summary["status"] = "partly graded"
-            summary["notes"].insert(0, f"grading went as far as cell {index}: {why}; the cells before it "
-                                    "were run again in a new process and the questions they answer graded")
+            summary["notes"].insert(
+                0,
+                f"grading went as far as cell {index}: {why}; the cells before it "
+                "were run again in a new process and the questions they answer graded",
+            )
             learner.stop()
             try:
                 learner = new_learner()
@@ -150,22 +195,37 @@ def run_worker(zip_path: str, submission: str, out: str, cell_timeout: float, ti
         for question in questions:
             first_cell = min(answers.get(question.name) or [-1])
             if stop is not None and first_cell >= stop[1]:
-                score, reason = 0.0, f"not graded: the notebook never got to this answer ({stop[2]} in cell {stop[1]})"
+                why = f"{stop[2]} in cell {stop[1]}"
+                score, reason = 0.0, f"not graded: the notebook never got to this answer ({why})"
             else:
                 try:
                     score, reason = grade_question(question, learner)
                 except LearnerDied as e:
-                    summary["questions"].append({"name": question.name, "score": 0.0,
-                                                 "possible": question.points,
-                                                 "reason": f"the notebook's process died during these tests: {e}"})
+                    summary["questions"].append(
+                        {
+                            "name": question.name,
+                            "score": 0.0,
+                            "possible": question.points,
+                            "reason": f"the notebook's process died during these tests: {e}",
+                        }
+                    )
                     summary["status"] = "partly graded"
-                    summary["pending"] = "not graded: the notebook's process died during an earlier question"
-                    summary["notes"].insert(0, f"the notebook's process died during the tests of "
-                                            f"{question.name}: {e}")
+                    summary["pending"] = (
+                        "not graded: the notebook's process died during an earlier question"
+                    )
+                    summary["notes"].insert(
+                        0, f"the notebook's process died during the tests of {question.name}: {e}"
+                    )
                     save()
                     return 0
-            summary["questions"].append({"name": question.name, "score": score,
-                                         "possible": question.points, "reason": reason})
+            summary["questions"].append(
+                {
+                    "name": question.name,
+                    "score": score,
+                    "possible": question.points,
+                    "reason": reason,
+                }
+            )
             save()
     except OutOfTime:
         summary["status"] = "timed out"
@@ -177,5 +237,3 @@ def run_worker(zip_path: str, submission: str, out: str, cell_timeout: float, ti
         summary["finished"] = True
         save()
     return 0
-
-
