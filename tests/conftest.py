@@ -1,4 +1,4 @@
-"""Fixtures shared by the grading tests (tests/test_grading.py, tests/test_tamper_and_isolation.py)."""
+"""Fixtures shared by the grading tests (test_grading.py, test_tamper_and_isolation.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ def _assigned(set_name: str, out_root: Path):
 
 @pytest.fixture(scope="session")
 def assigned(tmp_path_factory):
-    """``assigned(set)``: one `otter assign` output per set per session (student, solutions, zip)."""
+    """``assigned(set)``: one `otter assign` output per set per session (student, solutions, zip).
+
+    Returns:
+        A function of the set's name.
+    """
     out_root = tmp_path_factory.mktemp("assign")
     return lambda set_name: _assigned(set_name, out_root)

@@ -1,7 +1,8 @@
-"""rnncourse.checks says what is wrong, and each set's public checks work from the committed notebook."""
+"""The checks say what is wrong; each set's public checks work from the committed notebook."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -9,15 +10,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnncourse.checks import (
+from rnncourse.grading import answer_cells, find_masters
+from rnncourse.grading.checks import (
     CheckFailure,
     call,
     expect_close,
     expect_scalar,
     expect_tensor,
+    expect_type,
     rel_error,
 )
-from rnncourse.grading import answer_cells, find_masters
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = [m.stem for m in find_masters(ROOT)]
@@ -38,12 +40,18 @@ def test_check_failure_is_an_assertion_error():
 
 
 def test_type_is_checked_first():
-    assert _fails(expect_close, "q1: P", [[0.5]], torch.ones(2, 2)) == "q1: P must be a torch.Tensor, got list"
+    assert (
+        _fails(expect_close, "q1: P", [[0.5]], torch.ones(2, 2))
+        == "q1: P must be a torch.Tensor, got list"
+    )
     assert "got None (does the function end with `return ...`?)" in _fails(expect_tensor, "P", None)
     assert _fails(expect_tensor, "P", ...) == "P is still `...`: replace it with your code"
     import numpy as np
 
-    assert _fails(expect_close, "P", np.ones((2, 2)), torch.ones(2, 2)) == "P must be a torch.Tensor, got ndarray"
+    assert (
+        _fails(expect_close, "P", np.ones((2, 2)), torch.ones(2, 2))
+        == "P must be a torch.Tensor, got ndarray"
+    )
 
 
 def test_shape_is_checked_before_values():
@@ -56,8 +64,10 @@ def test_first_disagreeing_position_value_and_relative_error():
     got = expected.clone()
     got[1, 0], got[1, 1] = 3.3, 5.0
     msg = _fails(expect_close, "q5: h", got, expected)
-    assert msg == ("q5: h disagrees at [1, 0]: got 3.3, expected 3 (relative error 0.0476); "
-                   "2 of 4 entries disagree")
+    assert msg == (
+        "q5: h disagrees at [1, 0]: got 3.3, expected 3 (relative error 0.0476); "
+        "2 of 4 entries disagree"
+    )
 
 
 def test_hidden_checks_never_show_the_expected_value():
@@ -66,7 +76,8 @@ def test_hidden_checks_never_show_the_expected_value():
     assert msg == "q3: r disagrees at [1]: got 0.75 (relative error 0.2)"
     assert "0.5" not in msg
     msg = _fails(expect_scalar, "q2: bits", 3.0, 2.718281828, hidden=True)
-    assert "2.718" not in msg and msg.startswith("q2: bits is wrong: got 3 ")
+    assert "2.718" not in msg
+    assert msg.startswith("q2: bits is wrong: got 3 ")
 
 
 def test_non_finite_values_are_named():
@@ -84,10 +95,90 @@ def test_close_answers_pass_in_any_float_dtype():
 
 
 def test_scalar_answers_must_be_one_number():
-    assert _fails(expect_scalar, "b", torch.ones(2), 1.0) == "b must be a single number, got a tensor of shape (2,)"
+    assert (
+        _fails(expect_scalar, "b", torch.ones(2), 1.0)
+        == "b must be a single number, got a tensor of shape (2,)"
+    )
     assert "got str" in _fails(expect_scalar, "b", "1.0", 1.0)
     assert "got bool" in _fails(expect_scalar, "b", True, 1.0)
     assert _fails(expect_scalar, "b", math.inf, 1.0) == "b is inf, expected a finite number"
+
+
+def test_promised_dtype_is_checked_with_its_name():
+    expected = torch.tensor([[1, 2], [3, 4]])
+    msg = _fails(
+        expect_close,
+        "shift_targets",
+        expected.float(),
+        expected,
+        dtype=torch.int64,
+        where="on ids (2, 2)",
+    )
+    assert msg == "shift_targets has the wrong dtype on ids (2, 2): expected int64, got float32"
+    states = torch.ones(2, 3)
+    msg = _fails(expect_close, "c", states.double(), states, dtype=states.dtype)
+    assert msg == "c has the wrong dtype: expected float32, got float64"
+    expect_close("c", states.clone(), states, dtype=torch.float32)
+    expect_close("c", states.double(), states)  # no dtype promised: values decide
+
+
+def test_promised_types_are_checked_exactly():
+    assert _fails(expect_type, "losses[0]", torch.tensor(1.0), float) == (
+        "losses[0] must be a Python float, got Tensor"
+    )
+    assert (
+        _fails(expect_type, "n", 3.0, int, where="for n = 3")
+        == "n must be an int, got float for n = 3"
+    )
+    assert _fails(expect_type, "n", True, int) == "n must be an int, got bool"
+    assert _fails(expect_type, "r", ["last"], str) == "r must be a string, got list"
+    assert "must be a tuple or a list, got dict" in _fails(expect_type, "p", {}, (tuple, list))
+    assert expect_type("p", (1, 2), (tuple, list)) == (1, 2)
+    assert (
+        _fails(expect_scalar, "shared", 12.0, 12, exact_type=int)
+        == "shared must be an int, got float"
+    )
+    assert _fails(expect_scalar, "loss", torch.tensor(0.5), 0.5, exact_type=float) == (
+        "loss must be a Python float, got Tensor"
+    )
+    expect_scalar("shared", 12, 12, exact_type=int)
+
+
+def test_the_learners_function_gets_copies_of_the_arguments():
+    """What the function changes in place never reaches the caller's objects, unless named."""
+    x = torch.arange(4.0)
+    model = torch.nn.Linear(2, 1)
+    weights = model.weight.detach().clone()
+
+    def vandal(x, model):
+        x.zero_()
+        with torch.no_grad():
+            model.weight.zero_()
+        return x.sum()
+
+    assert call("f", vandal, x, model) == 0
+    assert torch.equal(x, torch.arange(4.0))
+    assert torch.equal(model.weight, weights)
+    call("f", vandal, x, model, in_place=[model])  # asked for: the model comes back changed
+    assert torch.equal(x, torch.arange(4.0))
+    assert not model.weight.any()
+
+
+def test_in_place_arguments_share_their_tensors_with_the_other_copies():
+    """An optimizer passed beside its model still steps the caller's model when it is named."""
+    model = torch.nn.Linear(2, 1, bias=False)
+    before = model.weight.detach().clone()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+
+    def step(model, optimizer):
+        optimizer.zero_grad()
+        model(torch.ones(1, 2)).sum().backward()
+        optimizer.step()
+
+    call("train", step, model, optimizer)
+    assert torch.equal(model.weight, before)  # a copy was trained
+    call("train", step, model, optimizer, in_place=[model])
+    assert torch.allclose(model.weight, before - 0.5)
 
 
 def test_rel_error_is_cs231n_style():
@@ -123,7 +214,9 @@ def test_interrupted_function_fails_fast_the_second_time():
         raise KeyboardInterrupt
 
     assert "was interrupted" in _fails(call, "f", hangs)
-    assert _fails(call, "f", hangs) == "f was interrupted earlier: it ran longer than the time limit"
+    assert (
+        _fails(call, "f", hangs) == "f was interrupted earlier: it ran longer than the time limit"
+    )
     assert len(calls) == 1
 
 
@@ -160,7 +253,7 @@ def _run(sources: list[str]) -> dict:
 
 @pytest.mark.parametrize("set_name", SETS)
 def test_public_checks_from_the_committed_student_notebook(set_name, monkeypatch, capsys):
-    """As a learner sees it: the reference passes ("public checks passed"), the stub says why not."""
+    """As a learner sees it: the reference passes ("public checks passed"); the stub: why not."""
     import otter
 
     exercises = ROOT / "exercises"
@@ -168,9 +261,13 @@ def test_public_checks_from_the_committed_student_notebook(set_name, monkeypatch
     master = json.loads((exercises / "masters" / f"{set_name}.ipynb").read_text())
     setup, solutions = _blocks(master)
     questions = list(answer_cells(student))
-    answers = ["".join(student["cells"][i]["source"]) for q in questions for i in answer_cells(student)[q]]
+    answers = [
+        "".join(student["cells"][i]["source"]) for q in questions for i in answer_cells(student)[q]
+    ]
 
-    monkeypatch.chdir(exercises)  # Jupyter runs a notebook in its folder; otter reads the tests from it
+    monkeypatch.chdir(
+        exercises
+    )  # Jupyter runs a notebook in its folder; otter reads the tests from it
     grader = otter.Notebook(f"{set_name}.ipynb")
     reference_env, stub_env = _run(setup + solutions), _run(setup + answers)
     for q in questions:
@@ -186,20 +283,20 @@ def test_public_checks_from_the_committed_student_notebook(set_name, monkeypatch
 
 
 def test_a_call_that_runs_too_long_is_stopped(monkeypatch):
-    """An answer that never returns fails after RNNCOURSE_CHECK_TIME_LIMIT s, even if it catches Exception."""
+    """An answer that never returns fails after the time limit, even if it catches Exception."""
     import time
 
     monkeypatch.setenv("RNNCOURSE_CHECK_TIME_LIMIT", "0.2")
 
     def hangs():
         while True:
-            try:
+            with contextlib.suppress(Exception):  # a learner's broad except must not stop the limit
                 time.sleep(0.01)
-            except Exception:  # noqa: BLE001, S110 - a learner's broad except must not stop the limit
-                pass
 
     start = time.perf_counter()
-    assert _fails(call, "f", hangs, where="on x = 1") == "f ran longer than the 0.2 s limit on x = 1"
+    assert (
+        _fails(call, "f", hangs, where="on x = 1") == "f ran longer than the 0.2 s limit on x = 1"
+    )
     assert time.perf_counter() - start < 5
     assert "interrupted earlier" in _fails(call, "f", hangs)
     assert call("f", lambda: 1) == 1

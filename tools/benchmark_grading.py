@@ -23,34 +23,35 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' helpers and the notebooks they build
 
-from rnncourse.grading import (
-    _build_dir,
-    autograder_zip,
-    batch,
-    parse_answers,
-    replace_answers,
-)
 
 SET = "01_sequences_are_not_iid"
 
 
 def submissions(folder: Path) -> None:
-    zip_path = autograder_zip(SET, ROOT)
+    """Write the 40 submissions into ``folder``."""
+    from answer_files import parse_answers, replace_answers  # from tests/, on sys.path above
+
+    from rnncourse.grading import autograder_zip
+    from rnncourse.grading.building import build_dir
+
+    autograder_zip(SET, ROOT)  # builds the set if it is not built
     student = json.loads((ROOT / "exercises" / f"{SET}.ipynb").read_text())
-    reference = json.loads((_build_dir(ROOT, SET) / "autograder" / f"{SET}.ipynb").read_text())
-    assert zip_path.is_file()
+    reference = json.loads((build_dir(ROOT, SET) / "autograder" / f"{SET}.ipynb").read_text())
     subs = ROOT / "tests" / "submissions" / SET
 
-    def write(name, nb):
+    def write(name: str, nb: dict) -> None:
         (folder / name).write_text(json.dumps(nb))
 
-    def answers(name):
+    def answers(name: str) -> dict[str, str]:
         return parse_answers((subs / name).read_text())
 
     for i in range(6):
         write(f"correct_{i:02d}.ipynb", reference)
-        write(f"correct_right_{i:02d}.ipynb", replace_answers(reference, answers("right_1.answers")))
+        write(
+            f"correct_right_{i:02d}.ipynb", replace_answers(reference, answers("right_1.answers"))
+        )
     n = 0
     for wrong in ("wrong_1.answers", "wrong_2.answers"):
         for q, code in answers(wrong).items():
@@ -60,7 +61,10 @@ def submissions(folder: Path) -> None:
         write(f"partly_{n:02d}.ipynb", replace_answers(reference, {q: code}))
         n += 1
     write("broken_stub.ipynb", student)
-    write("broken_syntax.ipynb", replace_answers(reference, {"q2": "def bits_per_char(P, ids):\n    return (\n"}))
+    write(
+        "broken_syntax.ipynb",
+        replace_answers(reference, {"q2": "def bits_per_char(P, ids):\n    return (\n"}),
+    )
     (folder / "broken_empty.ipynb").write_text("")
     (folder / "broken_not_json.ipynb").write_text("{ not json")
     (folder / "broken_list.ipynb").write_text("[1, 2, 3]")
@@ -71,7 +75,6 @@ def submissions(folder: Path) -> None:
     (folder / "broken_notes.txt").write_text("my answers are in the email")
     for f in sorted(subs.glob("tamper_*.answers")):
         write(f"{f.stem}.ipynb", replace_answers(reference, parse_answers(f.read_text())))
-    sys.path.insert(0, str(ROOT / "tests"))
     from test_tamper_and_isolation import (  # the notebooks the tests build
         NOTEBOOK_FIRST_CELL,
         NOTEBOOK_LAST_CELL,
@@ -90,9 +93,14 @@ def submissions(folder: Path) -> None:
 
 
 def main() -> int:
+    """Grade the generated class in one batch and print the throughput."""
+    from rnncourse.grading import batch
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=None)
-    parser.add_argument("--keep", help="write submissions and results here instead of a temporary folder")
+    parser.add_argument(
+        "--keep", help="write submissions and results here instead of a temporary folder"
+    )
     args = parser.parse_args()
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="rnncourse-bench-"))
     folder, out = work / "submissions", work / "results"
@@ -106,8 +114,10 @@ def main() -> int:
     statuses = {}
     for row in rows:
         statuses[row["status"]] = statuses.get(row["status"], 0) + 1
-    print(f"{count} submissions, jobs={args.jobs or os.cpu_count()}: {seconds:.1f} s, "
-          f"{60 * count / seconds:.1f} submissions per minute; statuses {statuses}")
+    print(
+        f"{count} submissions, jobs={args.jobs or os.cpu_count()}: {seconds:.1f} s, "
+        f"{60 * count / seconds:.1f} submissions per minute; statuses {statuses}"
+    )
     print(f"CSV: {out / 'grades.csv'}")
     if not args.keep:
         shutil.rmtree(work)
