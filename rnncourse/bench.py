@@ -54,6 +54,7 @@ import torch
 from torch import nn
 from torch.utils import benchmark
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
 from rnncourse.cells import concat_loop, indexed_hoisted_loop, split_loop
@@ -64,6 +65,7 @@ from rnncourse.layouts import concat_weights, split_weights
 __all__ = [
     "CONTENDERS",
     "BenchResult",
+    "allocated_bytes",
     "contenders",
     "count_ops",
     "main",
@@ -188,6 +190,34 @@ def count_ops(job: Callable[[], object]) -> Counter[str]:
     with _OpCounter() as counter:
         job()
     return counter.counts
+
+
+class _ByteCounter(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        out = func(*args, **(kwargs or {}))
+        seen = {t.untyped_storage().data_ptr() for t in tree_leaves((args, kwargs))
+                if isinstance(t, torch.Tensor)}
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() not in seen:
+                seen.add(t.untyped_storage().data_ptr())  # a new buffer, not a view or in place
+                self.total += t.untyped_storage().nbytes()
+        return out
+
+
+def allocated_bytes(job: Callable[[], object]) -> int:
+    """Bytes of every new tensor buffer the operations of ``job()`` allocate (and fill).
+
+    Views and in-place results share a buffer with an input and are not counted; buffers
+    are counted when made, whether or not they are freed soon after, so this is the memory
+    a computation writes, not its peak. The backward pass's buffers are included.
+    """
+    with _ByteCounter() as counter:
+        job()
+    return counter.total
 
 
 @dataclass(frozen=True)

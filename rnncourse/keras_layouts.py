@@ -61,6 +61,7 @@ __all__ = [
     "keras_float64",
     "keras_gradients",
     "keras_to_torch",
+    "max_differences",
     "tf1_lstm_step",
     "tf1_lstm_to_torch",
     "to_keras",
@@ -250,6 +251,51 @@ def keras_gradients(layer: object) -> TorchWeights:
     if kind != "GRU":
         out["bias_hh_l0"] = out["bias_ih_l0"].clone()  # dL/db_hh = dL/db_ih = dL/db
     return out
+
+
+def max_differences(
+    layer: object,
+    module: nn.RNN | nn.GRU | nn.LSTM,
+    x: torch.Tensor,
+    initial_state: list[torch.Tensor],
+    dloss: torch.Tensor,
+) -> dict[str, float]:
+    """Run the Keras ``layer`` and the torch ``module`` on the same data; largest |difference|.
+
+    ``x`` (N, L, H_in) batch first, ``initial_state`` Keras's list of (N, H) (two for an
+    LSTM: h and c), ``dloss`` (N, L, H) a fixed dLoss/d(output). The layer must return
+    sequences and states (``return_sequences=True, return_state=True``); it runs inside
+    :func:`keras_float64`, the module with ``h_0`` as (num_layers = 1, N, H). Returns the
+    differences of the outputs, the final states, dLoss/dx and the gradient of each of the
+    module's parameters (PyTorch's names, :func:`keras_gradients` on the Keras side).
+    """
+    kind = _layer_kind(layer)
+    if type(module) is not _TORCH_MODULES[kind] or not module.batch_first:
+        raise ValueError(f"module: expected a batch_first torch.nn.{_TORCH_MODULES[kind].__name__}"
+                         f", got {type(module).__name__}"
+                         f"{'' if getattr(module, 'batch_first', True) else ' (batch_first=False)'}")
+    for p in [*module.parameters(), *_keras_arrays(layer)]:
+        p.grad = None
+    x_keras = check_tensor("x", x).detach().clone().requires_grad_()
+    x_torch = x.detach().clone().requires_grad_()
+    with keras_float64():
+        out_keras, *final_keras = layer(x_keras, initial_state=list(initial_state))
+    h_0 = tuple(s.unsqueeze(0) for s in initial_state)  # (1, N, H) each: num_layers first
+    out_torch, final_torch = module(x_torch, h_0 if kind == "LSTM" else h_0[0])
+    final_torch = final_torch if kind == "LSTM" else (final_torch,)
+    (out_keras * dloss).sum().backward()
+    (out_torch * dloss).sum().backward()
+    grads = keras_gradients(layer)
+
+    def gap(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a - b).detach().abs().max())
+
+    result = {"output": gap(out_keras, out_torch),
+              "final state": max(gap(a, b[0]) for a, b in zip(final_keras, final_torch,
+                                                              strict=True)),
+              "dx": gap(x_keras.grad, x_torch.grad)}
+    result.update({name: gap(grads[name], p.grad) for name, p in module.named_parameters()})
+    return result
 
 
 def tf1_lstm_step(

@@ -15,7 +15,7 @@ SUMMARY = re.compile(
 
 
 def test_public_names_are_pinned():
-    assert bench.__all__ == ["CONTENDERS", "BenchResult", "contenders", "count_ops", "main",
+    assert bench.__all__ == ["CONTENDERS", "BenchResult", "allocated_bytes", "contenders", "count_ops", "main",
                              "rnn_flops", "run_benchmark", "time_interleaved"]
 
 
@@ -48,6 +48,25 @@ def test_op_counts_order_the_versions():
     assert totals["ElmanRNN"] < totals["concat_loop"] < totals["split_loop"]
     assert counts["indexed_hoisted_loop"]["select_backward"] == L
     assert counts["ElmanRNN"]["select_backward"] == 0
+
+
+def test_allocated_bytes_counts_new_buffers_only():
+    x = torch.zeros(10)
+    assert bench.allocated_bytes(lambda: torch.ones(10)) == 40  # float32: 4 bytes each
+    assert bench.allocated_bytes(lambda: (x.view(2, 5), x[3:], x.add_(1))) == 0  # views, in place
+    assert bench.allocated_bytes(lambda: x.double() + 1) == 160
+
+
+def test_indexing_pitfall_allocates_quadratically_in_L():
+    """xp[t]'s backward allocates about 2 L (L N H) floats more than unbind's."""
+    N, H_in, H = 2, 3, 4
+    extra = {}
+    for L in (10, 20):
+        jobs = bench.contenders(N, L, H_in, H)
+        extra[L] = (bench.allocated_bytes(jobs["indexed_hoisted_loop"])
+                    - bench.allocated_bytes(jobs["ElmanRNN"]))
+        assert 1.5 * L * (L * N * H) * 4 < extra[L] < 2.5 * L * (L * N * H) * 4
+    assert 3.5 < extra[20] / extra[10] < 4.5
 
 
 def test_time_interleaved_gives_rounds_per_job():

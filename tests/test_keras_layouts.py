@@ -14,7 +14,7 @@ TOL = {"rtol": 0, "atol": 1e-10}
 
 def test_public_names_are_pinned():
     assert kl.__all__ == ["GATES", "from_keras", "keras_float64", "keras_gradients",
-                          "keras_to_torch", "tf1_lstm_step", "tf1_lstm_to_torch", "to_keras",
+                          "keras_to_torch", "max_differences", "tf1_lstm_step", "tf1_lstm_to_torch", "to_keras",
                           "torch_to_keras"]
 
 
@@ -30,13 +30,17 @@ def _keras_layer(kind, seed, **kwargs):
     return layer
 
 
-def _run_both(kind, layer, module, seed):
-    """Outputs, final states and gradients of the Keras layer and the torch module, same data."""
+def _data(kind, seed):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(N, L, H_IN, generator=g, dtype=torch.float64)  # (N, L, H_in): batch first
     states = [torch.randn(N, H, generator=g, dtype=torch.float64)
               for _ in range(2 if kind == "LSTM" else 1)]  # Keras: a list of (N, H)
-    dloss = torch.randn(N, L, H, generator=g, dtype=torch.float64)
+    return x, states, torch.randn(N, L, H, generator=g, dtype=torch.float64)
+
+
+def _by_hand(kind, layer, module, seed):
+    """The comparison of max_differences, written out: Keras's and torch's results side by side."""
+    x, states, dloss = _data(kind, seed)
     x_k, x_t = x.clone().requires_grad_(), x.clone().requires_grad_()
     with kl.keras_float64():
         out_k, *final_k = layer(x_k, initial_state=states)
@@ -55,7 +59,7 @@ def test_keras_to_torch_outputs_and_gradients_agree(kind):
     module = kl.keras_to_torch(layer)
     assert type(module) is {"SimpleRNN": nn.RNN, "GRU": nn.GRU, "LSTM": nn.LSTM}[kind]
     assert module.batch_first and module.weight_ih_l0.dtype == torch.float64
-    keras_side, torch_side = _run_both(kind, layer, module, seed=2)
+    keras_side, torch_side = _by_hand(kind, layer, module, seed=2)
     torch.testing.assert_close(keras_side[0], torch_side[0], **TOL)
     for ours, theirs in zip(keras_side[1], torch_side[1], strict=True):
         torch.testing.assert_close(ours, theirs, **TOL)
@@ -71,10 +75,29 @@ def test_torch_to_keras_outputs_and_gradients_agree(kind):
         H_IN, H, batch_first=True, dtype=torch.float64)  # both of PyTorch's biases random
     layer = _keras_layer(kind, seed=4)
     kl.torch_to_keras(module, layer)
-    keras_side, torch_side = _run_both(kind, layer, module, seed=5)
+    keras_side, torch_side = _by_hand(kind, layer, module, seed=5)
     torch.testing.assert_close(keras_side[0], torch_side[0], **TOL)
     for name, grad in torch_side[3].items():
         torch.testing.assert_close(keras_side[3][name], grad, **TOL, msg=name)
+
+
+@pytest.mark.parametrize("kind", ["SimpleRNN", "GRU", "LSTM"])
+def test_max_differences(kind):
+    """Tiny after a correct conversion, large after a wrong one; gradients are reset each call."""
+    layer = _keras_layer(kind, seed=10)
+    module = kl.keras_to_torch(layer)
+    for _ in range(2):  # the second call must not see the first call's gradients
+        gaps = kl.max_differences(layer, module, *_data(kind, seed=11))
+        assert set(gaps) == {"output", "final state", "dx", "weight_ih_l0", "weight_hh_l0",
+                             "bias_ih_l0", "bias_hh_l0"}
+        assert max(gaps.values()) < 1e-10
+    with torch.no_grad():
+        module.weight_hh_l0.mul_(0.5)
+    gaps = kl.max_differences(layer, module, *_data(kind, seed=11))
+    assert gaps["output"] > 1e-3 and gaps["weight_hh_l0"] > 1e-3
+    with pytest.raises(ValueError, match=r"^module: expected a batch_first torch.nn"):
+        kl.max_differences(layer, type(module)(H_IN, H, dtype=torch.float64),
+                           *_data(kind, seed=11))
 
 
 @pytest.mark.parametrize("kind", ["SimpleRNN", "GRU", "LSTM"])
@@ -84,6 +107,20 @@ def test_array_round_trip(kind):
     arrays = [v.value.detach() for v in layer.weights]
     for ours, theirs in zip(kl.to_keras(kind, kl.from_keras(kind, *arrays)), arrays, strict=True):
         assert torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize("kind", ["SimpleRNN", "GRU", "LSTM"])
+def test_array_round_trip_from_torch(kind):
+    torch.manual_seed(12)
+    module = {"SimpleRNN": nn.RNN, "GRU": nn.GRU, "LSTM": nn.LSTM}[kind](H_IN, H)
+    weights = {name: p.detach() for name, p in module.named_parameters()}
+    back = kl.from_keras(kind, *kl.to_keras(kind, weights))
+    for name in ("weight_ih_l0", "weight_hh_l0"):
+        assert torch.equal(back[name], weights[name])
+    torch.testing.assert_close(back["bias_ih_l0"] + back["bias_hh_l0"],
+                               weights["bias_ih_l0"] + weights["bias_hh_l0"])
+    if kind == "GRU":  # two Keras bias rows: both of PyTorch's biases kept as they are
+        assert torch.equal(back["bias_hh_l0"], weights["bias_hh_l0"])
 
 
 def test_gate_orders():
