@@ -126,16 +126,24 @@ def contenders(
     dloss = torch.randn(L, N, H, generator=generator, dtype=dtype)  # (L, N, H): dLoss/dh_t
     ours = (x, W_xh, W_hh, b_h)
 
+    def run(forward: Callable[[], torch.Tensor], leaves: tuple[torch.Tensor, ...]
+            ) -> tuple[torch.Tensor, ...]:
+        for leaf in leaves:  # .backward(), not autograd.grad: FlopCounterMode's module
+            leaf.grad = None  # hooks (for ElmanRNN, nn.RNN) need the ordinary backward
+        forward().backward(dloss)
+        return tuple(leaf.grad for leaf in leaves)
+
     def split_form(forward: Callable[[], torch.Tensor]) -> Callable[[], Gradients]:
-        return lambda: torch.autograd.grad(forward(), ours, dloss)
+        return lambda: run(forward, ours)
 
     def concat() -> Gradients:
-        dx, dW_m, db_h = torch.autograd.grad(concat_loop(x, W_m, b_h), (x, W_m, b_h), dloss)
+        dx, dW_m, db_h = run(lambda: concat_loop(x, W_m, b_h), (x, W_m, b_h))
         return (dx, *split_weights(dW_m), db_h)
 
     def torch_rnn() -> Gradients:
-        leaves = (x, reference.weight_ih_l0, reference.weight_hh_l0, reference.bias_ih_l0)
-        return torch.autograd.grad(reference(x)[0], leaves, dloss)  # dL/db_ih = dL/db_h
+        leaves = (x, reference.weight_ih_l0, reference.weight_hh_l0, reference.bias_ih_l0,
+                  reference.bias_hh_l0)
+        return run(lambda: reference(x)[0], leaves)[:4]  # dL/db_ih = dL/db_hh = dL/db_h
 
     return {
         "split_loop": split_form(lambda: split_loop(x, W_xh, W_hh, b_h)),

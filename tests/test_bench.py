@@ -31,6 +31,15 @@ def test_contenders_compute_the_same_gradients(N, L, H_in, H):
             torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-12, msg=name)
 
 
+def test_flop_counter_runs_on_every_contender():
+    """FlopCounterMode (which hooks nn.Modules) counts every version within 2% of the formula."""
+    formula = bench.rnn_flops(100, 3, 4, 5)  # long enough for step 1 to weigh < 2%
+    for name, job in bench.contenders(3, 100, 4, 5).items():
+        with FlopCounterMode(display=False) as counter:
+            job()
+        assert abs(counter.get_total_flops() / formula - 1) < 0.02, name
+
+
 def test_contenders_are_seeded():
     """The same seed gives the same weights and data; another seed gives others."""
     def grads(seed):
