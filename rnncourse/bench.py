@@ -244,17 +244,21 @@ class BenchResult:
 
     @property
     def ratio_vs_torch(self) -> float:
+        """Fastest from-scratch time over torch.nn.RNN's (below 1: faster)."""
         return self.seconds[self.fastest] / self.seconds["torch.nn.RNN"]
 
     @property
     def ratio_vs_loop(self) -> float:
+        """Fastest from-scratch time over split_loop's (below 1: faster)."""
         return self.seconds[self.fastest] / self.seconds["split_loop"]
 
     @property
     def fraction_of_gemm_peak(self) -> float:
+        """The fastest version's FLOP/s over the large GEMM's."""
         return self.flops / self.seconds[self.fastest] / self.gemm_flops_per_s
 
     def summary_line(self) -> str:
+        """The last line of ``make bench``: ``ratio_vs_torch=.. ratio_vs_loop=.. ...``."""
         return (f"ratio_vs_torch={self.ratio_vs_torch:.3f} ratio_vs_loop={self.ratio_vs_loop:.3f} "
                 f"fraction_of_gemm_peak={self.fraction_of_gemm_peak:.3f} fastest={self.fastest}")
 

@@ -48,8 +48,10 @@ _tanh_backward = torch.ops.aten.tanh_backward.grad_input
 
 
 def forward_loop(out: torch.Tensor, W_hh: torch.Tensor, h_0: torch.Tensor | None) -> None:
-    """h_t = tanh(p_t + h_{t-1} W_hh^T) for t = 1..L, in place: ``out`` (L, N, H) holds p_t
-    on entry and h_t on return. ``W_hh`` (H, H); ``h_0`` (N, H) or None (zeros).
+    """h_t = tanh(p_t + h_{t-1} W_hh^T) for t = 1..L, in place.
+
+    ``out`` (L, N, H) holds p_t on entry and h_t on return. ``W_hh`` (H, H); ``h_0`` (N, H)
+    or None (zeros).
     """
     W_hh_T = W_hh.T.contiguous()  # (H, H): stored as the product reads it, once per loop
     h = out.unbind(0)  # L views (N, H) into out; unbind once, not out[t] every step

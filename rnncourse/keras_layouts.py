@@ -5,14 +5,14 @@ Taught in chapter 3 (three layouts of one model). Keras 3 runs on the PyTorch ba
 take and return torch tensors and their weights are ``torch.nn.Parameter``s. Per layer,
 with H units and H_in inputs, Keras keeps three arrays and PyTorch four:
 
-=============  =======================================  =========================================
-layer          Keras 3 (``kernel``, ``recurrent_kernel``,  PyTorch (``weight_ih_l0``, ``weight_hh_l0``,
-               ``bias``), gates along the last axis      ``bias_ih_l0``, ``bias_hh_l0``), gates on rows
-=============  =======================================  =========================================
-SimpleRNN/RNN  (H_in, H), (H, H), (H,)                  (H, H_in), (H, H), (H,), (H,)
-GRU            (H_in, 3H), (H, 3H), (2, 3H); z, r, h    (3H, H_in), (3H, H), (3H,), (3H,); r, z, n
-LSTM           (H_in, 4H), (H, 4H), (4H,); i, f, c, o   (4H, H_in), (4H, H), (4H,), (4H,); i, f, g, o
-=============  =======================================  =========================================
+=========  ===================================  =====================================
+layer      Keras 3: kernel, recurrent_kernel,    PyTorch: weight_ih_l0, weight_hh_l0,
+           bias (gates along the last axis)      bias_ih_l0, bias_hh_l0 (gates on rows)
+=========  ===================================  =====================================
+SimpleRNN  (H_in, H), (H, H), (H,)              (H, H_in), (H, H), (H,), (H,)
+GRU        (H_in, 3H), (H, 3H), (2, 3H); z r h  (3H, H_in), (3H, H), (3H,), (3H,); r z n
+LSTM       (H_in, 4H), (H, 4H), (4H,); i f c o  (4H, H_in), (4H, H), (4H,), (4H,); i f g o
+=========  ===================================  =====================================
 
 The traps, each handled here: kernels are (in, out) in Keras and (out, in) in PyTorch
 (transpose); the GRU's gate blocks come in another order (z, r vs r, z: swap the first two);
@@ -136,7 +136,7 @@ def from_keras(
 
 
 def to_keras(kind: str, weights: TorchWeights) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """PyTorch's four arrays (a state dict of one layer) -> Keras's (kernel, recurrent_kernel, bias).
+    """PyTorch's four arrays (one layer's state dict) -> (kernel, recurrent_kernel, bias).
 
     The inverse of :func:`from_keras`; for SimpleRNN and LSTM the two biases are summed
     (Keras has one), for the GRU they become the rows of the (2, 3H) bias.
@@ -147,8 +147,8 @@ def to_keras(kind: str, weights: TorchWeights) -> tuple[torch.Tensor, torch.Tens
         raise ValueError(f"weights: expected a dict with keys {list(_TORCH_NAMES)}, got {got}")
     W_ih, W_hh, b_ih, b_hh = (_reorder_rows(kind, check_tensor(name, weights[name]))
                               for name in _TORCH_NAMES)
-    bias = torch.stack([b_ih, b_hh]) if kind == "GRU" else b_ih + b_hh
-    kernel, recurrent_kernel, bias = W_ih.T, W_hh.T, bias  # (H_in, G), (H, G), (2, G) or (G,)
+    bias = torch.stack([b_ih, b_hh]) if kind == "GRU" else b_ih + b_hh  # (2, G) or (G,)
+    kernel, recurrent_kernel = W_ih.T, W_hh.T  # (H_in, G), (H, G)
     _check_keras_arrays(kind, kernel, recurrent_kernel, bias)
     return kernel.detach().clone(), recurrent_kernel.detach().clone(), bias.detach().clone()
 
@@ -216,7 +216,7 @@ def keras_to_torch(layer: object) -> nn.RNN | nn.GRU | nn.LSTM:
 
 
 def torch_to_keras(module: nn.RNN | nn.GRU | nn.LSTM, layer: object) -> None:
-    """Load a one-layer ``torch.nn.RNN``/``GRU``/``LSTM`` into the built Keras ``layer``, in place."""
+    """Load a one-layer ``torch.nn.RNN``/``GRU``/``LSTM`` into the built Keras ``layer``."""
     kind = _layer_kind(layer)
     expected = _TORCH_MODULES[kind]
     if type(module) is not expected:
@@ -271,9 +271,9 @@ def max_differences(
     """
     kind = _layer_kind(layer)
     if type(module) is not _TORCH_MODULES[kind] or not module.batch_first:
+        flag = "" if getattr(module, "batch_first", True) else " (batch_first=False)"
         raise ValueError(f"module: expected a batch_first torch.nn.{_TORCH_MODULES[kind].__name__}"
-                         f", got {type(module).__name__}"
-                         f"{'' if getattr(module, 'batch_first', True) else ' (batch_first=False)'}")
+                         f", got {type(module).__name__}{flag}")
     for p in [*module.parameters(), *_keras_arrays(layer)]:
         p.grad = None
     x_keras = check_tensor("x", x).detach().clone().requires_grad_()
@@ -322,9 +322,11 @@ def tf1_lstm_step(
 def tf1_lstm_to_torch(
     kernel: torch.Tensor, bias: torch.Tensor, input_size: int, forget_bias: float = 1.0
 ) -> TorchWeights:
-    """TF1 LSTM arrays -> ``torch.nn.LSTM``'s four: split the kernel's rows into W_ih^T
-    (first ``input_size``) and W_hh^T, reorder the gates i, j, f, o -> i, f, g, o, and add
-    ``forget_bias`` to f's block of ``bias_ih_l0`` (TensorFlow adds it at run time).
+    """TF1 LSTM arrays -> ``torch.nn.LSTM``'s four (a state dict).
+
+    The kernel's first ``input_size`` rows are W_ih^T, the rest W_hh^T; the gates are
+    reordered i, j, f, o -> i, f, g, o; ``forget_bias`` is added to f's block of
+    ``bias_ih_l0`` (TensorFlow adds it at run time).
     """
     kernel, bias = check_tensor("kernel", kernel), check_tensor("bias", bias)
     if kernel.ndim != 2 or kernel.shape[1] % 4:

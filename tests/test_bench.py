@@ -1,4 +1,4 @@
-"""The benchmark: its FLOP formula counts what the code does, and its last line has the agreed form."""
+"""The benchmark: one list of contenders, a FLOP formula that counts what runs, the last line."""
 
 import re
 
@@ -15,8 +15,8 @@ SUMMARY = re.compile(
 
 
 def test_public_names_are_pinned():
-    assert bench.__all__ == ["CONTENDERS", "BenchResult", "allocated_bytes", "contenders", "count_ops", "main",
-                             "rnn_flops", "run_benchmark", "time_interleaved"]
+    assert bench.__all__ == ["CONTENDERS", "BenchResult", "allocated_bytes", "contenders",
+                             "count_ops", "main", "rnn_flops", "run_benchmark", "time_interleaved"]
 
 
 @pytest.mark.parametrize(("N", "L", "H_in", "H"), [(1, 1, 1, 1), (3, 7, 4, 5)])
@@ -84,7 +84,8 @@ def test_time_interleaved_gives_rounds_per_job():
                                    rounds=2, warmup=1)
     assert {name: len(ts) for name, ts in times.items()} == {"a": 2, "b": 2}
     assert all(t > 0 for ts in times.values() for t in ts)
-    assert calls[:3] == ["a", "a", "a"] and calls[3:6] == ["b", "b", "b"]  # timeit(1): 2 + 1
+    assert calls[:3] == ["a", "a", "a"]  # timeit(1): two warm-up calls, one timed
+    assert calls[3:6] == ["b", "b", "b"]
 
 
 @pytest.mark.parametrize(("L", "N", "H_in", "H"), [(1, 2, 3, 4), (7, 3, 5, 2), (100, 64, 128, 256)])
@@ -120,7 +121,7 @@ def test_summary_line_names_the_fastest_from_scratch_version():
 
 
 def test_main_prints_the_summary_as_last_line(capsys):
-    """python -m rnncourse.bench ends with ratio_vs_torch=.. ratio_vs_loop=.. fraction_.. fastest=.."""
+    """python -m rnncourse.bench ends with ratio_vs_torch=.. ratio_vs_loop=.. ... fastest=.."""
     assert bench.main(["--rounds", "1"]) == 0
     last = capsys.readouterr().out.rstrip("\n").split("\n")[-1]
     assert SUMMARY.fullmatch(last), last
@@ -141,7 +142,8 @@ def test_bad_sizes_raise_value_error():
         bench.contenders(4, 3, 3, 2.0)
     with pytest.raises(ValueError, match=r"^seed: expected a non-negative int, got -1$"):
         bench.contenders(4, 3, 3, 2, seed=-1)
-    with pytest.raises(ValueError, match=r"^dtype: expected a floating torch.dtype, got torch.int64$"):
+    with pytest.raises(ValueError,
+                       match=r"^dtype: expected a floating torch.dtype, got torch.int64$"):
         bench.contenders(4, 3, 3, 2, dtype=torch.int64)
     with pytest.raises(ValueError, match=r"^rounds: expected a positive int, got 0$"):
         bench.time_interleaved({}, rounds=0)

@@ -1,4 +1,6 @@
-"""keras_layouts: real Keras 3 layers (torch backend) and torch.nn agree after conversion, in float64."""
+"""keras_layouts: real Keras 3 layers (torch backend) and torch.nn agree after conversion."""
+
+import re
 
 import pytest
 import torch
@@ -6,7 +8,7 @@ from torch import nn
 
 from rnncourse import keras_layouts as kl  # sets KERAS_BACKEND=torch before keras is imported
 
-import keras  # noqa: E402, I001  (after rnncourse.keras_layouts, which picks the backend)
+keras = kl.keras  # the package, imported by kl with the torch backend
 
 N, L, H_IN, H = 3, 5, 4, 6
 TOL = {"rtol": 0, "atol": 1e-10}
@@ -14,8 +16,8 @@ TOL = {"rtol": 0, "atol": 1e-10}
 
 def test_public_names_are_pinned():
     assert kl.__all__ == ["GATES", "from_keras", "keras_float64", "keras_gradients",
-                          "keras_to_torch", "max_differences", "tf1_lstm_step", "tf1_lstm_to_torch", "to_keras",
-                          "torch_to_keras"]
+                          "keras_to_torch", "max_differences", "tf1_lstm_step",
+                          "tf1_lstm_to_torch", "to_keras", "torch_to_keras"]
 
 
 def _keras_layer(kind, seed, **kwargs):
@@ -26,7 +28,8 @@ def _keras_layer(kind, seed, **kwargs):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for variable in layer.weights:
-            variable.value.copy_(0.5 * torch.randn(variable.shape, generator=g, dtype=torch.float64))
+            variable.value.copy_(0.5 * torch.randn(variable.shape, generator=g,
+                                                   dtype=torch.float64))
     return layer
 
 
@@ -58,7 +61,8 @@ def test_keras_to_torch_outputs_and_gradients_agree(kind):
     layer = _keras_layer(kind, seed=1)
     module = kl.keras_to_torch(layer)
     assert type(module) is {"SimpleRNN": nn.RNN, "GRU": nn.GRU, "LSTM": nn.LSTM}[kind]
-    assert module.batch_first and module.weight_ih_l0.dtype == torch.float64
+    assert module.batch_first
+    assert module.weight_ih_l0.dtype == torch.float64
     keras_side, torch_side = _by_hand(kind, layer, module, seed=2)
     torch.testing.assert_close(keras_side[0], torch_side[0], **TOL)
     for ours, theirs in zip(keras_side[1], torch_side[1], strict=True):
@@ -94,7 +98,8 @@ def test_max_differences(kind):
     with torch.no_grad():
         module.weight_hh_l0.mul_(0.5)
     gaps = kl.max_differences(layer, module, *_data(kind, seed=11))
-    assert gaps["output"] > 1e-3 and gaps["weight_hh_l0"] > 1e-3
+    assert gaps["output"] > 1e-3
+    assert gaps["weight_hh_l0"] > 1e-3
     with pytest.raises(ValueError, match=r"^module: expected a batch_first torch.nn"):
         kl.max_differences(layer, type(module)(H_IN, H, dtype=torch.float64),
                            *_data(kind, seed=11))
@@ -148,7 +153,9 @@ def test_keras_float64_is_needed_for_simple_rnn_and_restored():
         with kl.keras_float64():
             inside = float((layer(x)[0] - expected).abs().max())
         after = float((layer(x)[0] - expected).abs().max())
-    assert 1e-10 < outside < 1e-5 and inside < 1e-12 and after == outside
+    assert 1e-10 < outside < 1e-5
+    assert inside < 1e-12
+    assert after == outside
 
 
 def test_reset_before_gru_is_refused():
@@ -159,7 +166,7 @@ def test_reset_before_gru_is_refused():
 
 
 def test_tf1_lstm_matches_torch_lstm():
-    """TF1's i, j, f, o kernel on [x; h] with forget_bias=1.0 at run time == nn.LSTM after conversion."""
+    """TF1's i, j, f, o kernel on [x; h], forget_bias=1.0 at run time == nn.LSTM, converted."""
     g = torch.Generator().manual_seed(8)
     kernel = torch.randn(H_IN + H, 4 * H, generator=g, dtype=torch.float64)
     bias = torch.randn(4 * H, generator=g, dtype=torch.float64)
@@ -187,8 +194,8 @@ def test_tf1_lstm_matches_torch_lstm():
         (lambda: kl.from_keras("LSTM", torch.ones(3, 6), torch.ones(2, 6), torch.zeros(6)),
          "recurrent_kernel: expected shape (H, 4 H) for a LSTM, got (2, 6)"),
         (lambda: kl.to_keras("GRU", {"weight_ih_l0": torch.ones(6, 3)}),
-         "weights: expected a dict with keys ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', "
-         "'bias_hh_l0'], got ['weight_ih_l0']"),
+         ("weights: expected a dict with keys ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', "
+          "'bias_hh_l0'], got ['weight_ih_l0']")),
         (lambda: kl.keras_to_torch(nn.GRU(2, 3)),
          "layer: expected a keras.layers.SimpleRNN, GRU or LSTM, got GRU"),
         (lambda: kl.keras_to_torch(keras.layers.LSTM(3)),
@@ -198,16 +205,17 @@ def test_tf1_lstm_matches_torch_lstm():
     ],
 )
 def test_bad_input_raises_clear_value_error(call, message):
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         call()
-    assert str(info.value) == message
 
 
 def test_torch_to_keras_checks_the_module():
     layer = _keras_layer("GRU", seed=9)
-    with pytest.raises(ValueError, match=r"^module: expected a torch.nn.GRU for a Keras GRU, got LSTM$"):
+    with pytest.raises(ValueError,
+                       match=r"^module: expected a torch.nn.GRU for a Keras GRU, got LSTM$"):
         kl.torch_to_keras(nn.LSTM(H_IN, H, dtype=torch.float64), layer)
-    with pytest.raises(ValueError, match=r"^layer's GRU weights: expected shape \(5, 18\), got \(4, 18\)$"):
+    with pytest.raises(ValueError,
+                       match=r"^layer's GRU weights: expected shape \(5, 18\), got \(4, 18\)$"):
         kl.torch_to_keras(nn.GRU(H_IN, H, dtype=torch.float64), _keras_layer_other_input())
 
 
