@@ -270,7 +270,7 @@ def _counted_flops(run: Callable[[], object]) -> int:
 
 
 def run_benchmark(
-    N: int = 64, L: int = 100, H_in: int = 128, H: int = 256, *, rounds: int = 15, warmup: int = 3,
+    N: int = 64, L: int = 100, H_in: int = 128, H: int = 256, *, rounds: int = 15, warmup: int = 1,
     gemm_size: int = GEMM_SIZE, seed: int = 0,
 ) -> BenchResult:
     """Time every contender ``rounds`` times, interleaved, after ``warmup`` untimed rounds."""
