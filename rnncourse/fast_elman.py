@@ -1,6 +1,6 @@
 """The course's fastest from-scratch Elman RNN: hoisted input projection, hand-written backward.
 
-Taught in chapter 3 (the performance lab) and timed by ``python -m rnncourse.bench``. The
+Taught in chapter 3 (its performance section) and timed by ``python -m rnncourse.bench``. The
 function is the Elman recurrence of :class:`rnncourse.elman.ElmanRNN`,
 
     h_t = tanh(W_xh x_t + W_hh h_{t-1} + b_h),    t = 1..L,
@@ -24,15 +24,8 @@ computed so that as much of the work as possible is in large matrix products:
   with dZ the (L N, H) stack of dz_t. Autograd would instead record and replay a few
   small ops per step and accumulate the weight gradients step by step.
 
-The two loops are serial in time but independent across the N sequences of the batch. By
-default they run compiled (:mod:`rnncourse.sharded_recurrence`, C++ doing the same
-operations; in float32 the product uses MKL's packed W_hh): the batch is cut into one
-block of rows per core and each core carries its block through all L steps, so the cores
-synchronise once per loop instead of once per step. ``compiled=False`` runs the same
-loops in Python (the version to read). Both give the same numbers: in float64 bit for
-bit; in float32 up to the last bit of some tanh values, since the compiled forward loop
-applies SLEEF's vectorised tanh (within 1 ulp) where ``torch.tanh`` calls MKL. Where the
-C++ cannot be built, the Python loops run.
+Both loops are plain Python over PyTorch calls: the serial part of an RNN is L small
+products, one after another, whatever language drives them.
 
 Shapes: x (L, N, H_in) time-major, h_0 (N, H), output (L, N, H). Only first derivatives
 are implemented (``once_differentiable``); ``torch.autograd.gradcheck`` checks them.
@@ -40,13 +33,11 @@ are implemented (``once_differentiable``); ``torch.autograd.gradcheck`` checks t
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch.autograd.function import once_differentiable
 
-from rnncourse import sharded_recurrence
 from rnncourse._validation import check_shape, check_tensor
 from rnncourse.cells import _check_dtypes, _check_weights, _check_x
 
@@ -57,8 +48,10 @@ _tanh_backward = torch.ops.aten.tanh_backward.grad_input
 
 
 def forward_loop(out: torch.Tensor, W_hh: torch.Tensor, h_0: torch.Tensor | None) -> None:
-    """h_t = tanh(p_t + h_{t-1} W_hh^T) for t = 1..L, in place: ``out`` (L, N, H) holds p_t
-    on entry and h_t on return. ``W_hh`` (H, H); ``h_0`` (N, H) or None (zeros).
+    """h_t = tanh(p_t + h_{t-1} W_hh^T) for t = 1..L, in place.
+
+    ``out`` (L, N, H) holds p_t on entry and h_t on return. ``W_hh`` (H, H); ``h_0`` (N, H)
+    or None (zeros).
     """
     W_hh_T = W_hh.T.contiguous()  # (H, H): stored as the product reads it, once per loop
     h = out.unbind(0)  # L views (N, H) into out; unbind once, not out[t] every step
@@ -85,23 +78,6 @@ def backward_loop(dz: torch.Tensor, g: torch.Tensor, hs: torch.Tensor, W_hh: tor
         _tanh_backward(dz_t[t - 1], h_t[t - 1], grad_input=dz_t[t - 1])  # (N, H), in place
 
 
-def _loops(compiled: bool | None, x: torch.Tensor) -> tuple[Callable[..., None], Callable[..., None]]:
-    """The (forward, backward) loops to run: compiled and batch-sharded, or the Python ones."""
-    if compiled is False or x.device.type != "cpu":
-        return forward_loop, backward_loop
-    if torch._C._len_torch_dispatch_stack() > 0:
-        # A TorchDispatchMode (FlopCounterMode, rnncourse.bench.count_ops) is watching: run
-        # the Python loops, the same operations, where the mode sees every one of them.
-        return forward_loop, backward_loop
-    module = sharded_recurrence.load()
-    if module is None:
-        if compiled:
-            raise RuntimeError("compiled=True, but the compiled recurrence loops are not "
-                               f"available here: {sharded_recurrence.unavailable_reason()}")
-        return forward_loop, backward_loop
-    return module.forward_chain, module.backward_chain
-
-
 class _ElmanFunction(torch.autograd.Function):
     """Forward and backward of the whole recurrence as one autograd node."""
 
@@ -113,12 +89,10 @@ class _ElmanFunction(torch.autograd.Function):
         W_xh: torch.Tensor,
         W_hh: torch.Tensor,
         b_h: torch.Tensor,
-        compiled: bool | None,
     ) -> torch.Tensor:
         L, N, H_in = x.shape
         H = W_hh.shape[0]
         out = torch.addmm(b_h, x.reshape(L * N, H_in), W_xh.T).view(L, N, H)  # (L, N, H): p_t
-        forward_loop, ctx.backward_loop = _loops(compiled, x)
         forward_loop(out, W_hh.contiguous(), h_0)  # (L, N, H): h_t, in place
         ctx.save_for_backward(x, h_0, W_xh, W_hh, out)
         return out
@@ -130,9 +104,9 @@ class _ElmanFunction(torch.autograd.Function):
         L, N, H_in = x.shape
         H = W_hh.shape[0]
         dz = torch.empty_like(hs)  # (L, N, H): dLoss/d(pre-activation) at every step
-        ctx.backward_loop(dz, g.contiguous(), hs, W_hh.contiguous())
+        backward_loop(dz, g.contiguous(), hs, W_hh.contiguous())
         dZ = dz.view(L * N, H)  # (L N, H)
-        need_x, need_h0, need_W_xh, need_W_hh, need_b_h, _ = ctx.needs_input_grad
+        need_x, need_h0, need_W_xh, need_W_hh, need_b_h = ctx.needs_input_grad
         dx = dZ.mm(W_xh).view(L, N, H_in) if need_x else None  # (L, N, H_in)
         dh_0 = dz[0].mm(W_hh) if need_h0 else None  # (N, H)
         dW_xh = dZ.T.mm(x.reshape(L * N, H_in)) if need_W_xh else None  # (H, H_in)
@@ -142,7 +116,7 @@ class _ElmanFunction(torch.autograd.Function):
             if h_0 is not None:
                 dW_hh.addmm_(dz[0].T, h_0)
         db_h = dZ.sum(0) if need_b_h else None  # (H,)
-        return dx, dh_0, dW_xh, dW_hh, db_h, None
+        return dx, dh_0, dW_xh, dW_hh, db_h
 
 
 def fast_elman(
@@ -151,19 +125,12 @@ def fast_elman(
     W_hh: torch.Tensor,
     b_h: torch.Tensor,
     h_0: torch.Tensor | None = None,
-    *,
-    compiled: bool | None = None,
 ) -> torch.Tensor:
     """Every hidden state h_1..h_L of the Elman recurrence, with the fast backward above.
 
     Inputs: ``x`` (L, N, H_in); ``W_xh`` (H, H_in) = ``weight_ih_l0``, ``W_hh`` (H, H) =
     ``weight_hh_l0``, ``b_h`` (H,) = ``bias_ih_l0 + bias_hh_l0``; ``h_0`` (N, H), zeros
     if omitted. Output: (L, N, H), equal to ``torch.nn.RNN``'s ``output``.
-
-    ``compiled``: ``None`` (default) runs the compiled, batch-sharded loops if they can be
-    built here, else the Python loops; ``True`` requires the compiled loops (RuntimeError
-    if unavailable); ``False`` runs the Python loops. Under a ``TorchDispatchMode`` (op and
-    FLOP counters) the Python loops run, so that the mode sees every operation.
 
     Example:
         >>> from rnncourse.elman import ElmanRNN
@@ -178,6 +145,4 @@ def fast_elman(
         check_shape("h_0", check_tensor("h_0", h_0), (x.shape[1], H))
         _check_dtypes("x", x, h_0=h_0)
         h_0 = h_0.contiguous()
-    if compiled is not None and not isinstance(compiled, bool):
-        raise ValueError(f"compiled: expected None, True or False, got {compiled!r}")
-    return _ElmanFunction.apply(x.contiguous(), h_0, W_xh, W_hh, b_h, compiled)  # (L, N, H)
+    return _ElmanFunction.apply(x.contiguous(), h_0, W_xh, W_hh, b_h)  # (L, N, H)
