@@ -72,7 +72,8 @@ def _check_same_dtype(**tensors: torch.Tensor) -> None:
     first_name, first = next(iter(dtypes.items()))
     for name, dtype in dtypes.items():
         if dtype != first:
-            raise ValueError(f"{name}: expected dtype {first} (the dtype of {first_name}), got {dtype}")
+            msg = f"{name}: expected dtype {first} (the dtype of {first_name}), got {dtype}"
+            raise ValueError(msg)
 
 
 def concat_weights(W_xh: torch.Tensor, W_hh: torch.Tensor) -> torch.Tensor:
@@ -234,7 +235,7 @@ def to_concat(layout: Layout) -> ConcatLayout:
 
 
 def to_torch(layout: Layout) -> TorchLayout:
-    """Any layout -> PyTorch. From one bias, all of it goes in ``bias_ih_l0``, zeros in ``bias_hh_l0``.
+    """Any layout -> PyTorch: one bias goes all in ``bias_ih_l0``, zeros in ``bias_hh_l0``.
 
     A PyTorch layout is returned as it is (both biases kept).
     """

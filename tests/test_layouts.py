@@ -1,5 +1,7 @@
 """Weight layouts: the three libraries' arrays describe one cell, and conversions round-trip."""
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -55,7 +57,8 @@ def test_concat_weights_is_side_by_side_and_splits_back():
     assert W_m.shape == (H, H_IN + H)
     assert W_m.numel() == W_xh.numel() + W_hh.numel() == H * (H_IN + H)
     back_xh, back_hh = split_weights(W_m)
-    assert torch.equal(back_xh, W_xh) and torch.equal(back_hh, W_hh)
+    assert torch.equal(back_xh, W_xh)
+    assert torch.equal(back_hh, W_hh)
 
 
 def test_concat_identity_holds_numerically():
@@ -94,7 +97,8 @@ def test_keras_and_concat_round_trips_are_exact():
         assert torch.equal(getattr(back, name), getattr(keras, name)), name
     concat = to_concat(keras)
     again = to_concat(to_keras(concat))
-    assert torch.equal(again.kernel, concat.kernel) and torch.equal(again.bias, concat.bias)
+    assert torch.equal(again.kernel, concat.kernel)
+    assert torch.equal(again.bias, concat.bias)
 
 
 def test_torch_round_trip_keeps_weights_and_bias_sum():
@@ -157,6 +161,5 @@ def test_from_module_and_load_into_move_a_torch_rnn():
 )
 def test_wrong_shapes_raise_clear_value_errors(make, message):
     """Every layout checks its arrays on construction; messages name expected and got."""
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         make()
-    assert str(info.value) == message
