@@ -21,7 +21,7 @@ import torch
 
 from rnncourse._validation import check_tensor
 
-__all__ = ["KneserNeyModel", "NGramModel"]
+__all__ = ["KneserNeyModel", "NGramModel", "distinct_ngrams"]
 
 
 class NGramModel:
@@ -95,6 +95,60 @@ class NGramModel:
         if (p == 0).any():
             return math.inf
         return float(-torch.log2(p).mean()) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+    def generate(
+        self, prompt: torch.Tensor, length: int, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Sample ``length`` symbols after ``prompt`` (>= n - 1 ids), each from p(. | last n-1).
+
+        x_{t+1} ~ p(. | x_{t-n+2}..x_t), the chain rule run forwards (Shannon's series of
+        approximations to English). Returns the ``length`` new ids, (length,) int64.
+
+        Example:
+            >>> model = NGramModel(2, 2, alpha=0.0).fit(torch.tensor([0, 1, 0, 1, 0, 1]))
+            >>> model.generate(torch.tensor([0]), 4).tolist()
+            [1, 0, 1, 0]
+        """
+        prompt = check_tensor("prompt", prompt)
+        if prompt.dtype != torch.long or prompt.dim() != 1 or len(prompt) < self.order - 1:
+            raise ValueError(f"prompt: expected a 1-D torch.int64 tensor of at least order - 1 = "
+                             f"{self.order - 1} ids, got {prompt.dtype} of shape "
+                             f"{tuple(prompt.shape)}")
+        if len(prompt) and (prompt.min() < 0 or prompt.max() >= self.vocab_size):
+            raise ValueError(f"prompt: expected values in [0, {self.vocab_size - 1}], got "
+                             f"[{int(prompt.min())}, {int(prompt.max())}]")
+        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+            raise ValueError(f"length: expected an int >= 0, got {length!r}")
+        probs = self.conditional()  # (V,)*(n-1) + (V,)
+        out = prompt.tolist()
+        for _ in range(length):
+            context = tuple(out[len(out) - self.order + 1 :]) if self.order > 1 else ()
+            row = probs[context]  # (V,)
+            out.append(int(torch.multinomial(row, 1, generator=generator)))
+        return torch.tensor(out[len(prompt) :], dtype=torch.long)
+
+
+def distinct_ngrams(ids: torch.Tensor, n: int) -> int:
+    """The number of distinct n-grams (windows of n consecutive ids) in ``ids`` (L,).
+
+    This is what a count-based model of order n + 1 must store for its contexts,
+    |{(x_t, .., x_{t+n-1})}| <= min(V^n, L - n + 1), usually far fewer than V^n.
+
+    Example:
+        >>> distinct_ngrams(torch.tensor([0, 1, 0, 1, 0]), 2)
+        2
+    """
+    ids = check_tensor("ids", ids)
+    if ids.dtype != torch.long or ids.dim() != 1:
+        raise ValueError(f"ids: expected a 1-D torch.int64 tensor, got {ids.dtype} of shape "
+                         f"{tuple(ids.shape)}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n: expected an int >= 0, got {n!r}")
+    if n == 0:
+        return 1  # the empty context
+    if len(ids) < n:
+        return 0
+    return len(torch.unique(ids.unfold(0, n, 1), dim=0))
 
 
 class KneserNeyModel:
