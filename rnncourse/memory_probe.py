@@ -52,7 +52,8 @@ def probe_accuracy(states: torch.Tensor, symbols: torch.Tensor, k: int, n_classe
     past = symbols[: T - k]  # (M,) x_{t-k} for each h_t
     target = torch.nn.functional.one_hot(past, n_classes).to(states.dtype)  # (M, C)
     half = len(features) // 2
-    coef = torch.linalg.lstsq(features[:half], target[:half]).solution  # (H+1, C)
+    # gelsd (SVD): the minimum-norm solution, stable when the features are rank-deficient
+    coef = torch.linalg.lstsq(features[:half], target[:half], driver="gelsd").solution  # (H+1, C)
     predicted = (features[half:] @ coef).argmax(1)  # (M - half,)
     return float((predicted == past[half:]).double().mean())
 

@@ -7,7 +7,11 @@ from rnncourse.memory_probe import majority_accuracy, memory_curve, probe_accura
 
 
 def _shift_register(T: int = 400, depth: int = 3, n: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-    """States that hold one-hot(x_t), .., one-hot(x_{t-depth+1}) exactly, and nothing older."""
+    """States that hold one-hot(x_t), .., one-hot(x_{t-depth+1}) exactly, and nothing older.
+
+    Rank-deficient on purpose (each block sums to 1, like the bias column): the probe must
+    still find the exact read-out.
+    """
     symbols = torch.randint(0, n, (T,), generator=torch.Generator().manual_seed(0))
     onehot = torch.nn.functional.one_hot(symbols, n).double()  # (T, n)
     blocks = [
