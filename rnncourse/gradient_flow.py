@@ -12,6 +12,12 @@ which has the same 2-norm). Because |tanh'| <= gamma = 1, each factor has 2-norm
 sigma_max(W_hh), so ||dh_T/dh_k|| <= sigma_max(W_hh)^(T-k): a largest singular value below
 1/gamma = 1 is sufficient for the gradient to vanish exponentially (Pascanu et al., 2013),
 and above 1 is necessary for it to explode.
+
+The spectral radius rho(W) = max_i |lambda_i(W)| also sets how long an untrained network
+remembers (chapter 1): in a linear recurrence h_t = W h_{t-1} + u_t an input k steps back
+survives as W^k u, which shrinks like rho^k when rho < 1. With entries i.i.d. uniform(-a, a)
+(variance a^2 / 3) the circular law gives rho ~ a sqrt(H / 3); for PyTorch's default
+a = 1 / sqrt(H) that is 1 / sqrt(3) ~ 0.577, whatever H.
 """
 
 from __future__ import annotations

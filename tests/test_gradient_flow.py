@@ -2,6 +2,7 @@
 
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -88,3 +89,19 @@ def test_scale_to_spectral_radius():
 def test_bad_input_raises(call, message):
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         call()
+
+
+def test_spectral_radius_matches_numpy():
+    """rho(W) equals the largest |eigenvalue| NumPy finds, for non-symmetric matrices too."""
+    g = torch.Generator().manual_seed(0)
+    for size in (1, 3, 10):
+        W = torch.randn(size, size, generator=g, dtype=torch.float64)
+        expected = np.abs(np.linalg.eigvals(W.numpy())).max()
+        assert spectral_radius(W) == pytest.approx(expected, rel=1e-12)
+
+
+def test_default_torch_init_is_near_one_over_sqrt3():
+    """PyTorch's uniform(+-1/sqrt(H)) init gives rho near 1/sqrt(3) (the circular law)."""
+    torch.manual_seed(0)
+    rho = spectral_radius(torch.nn.RNN(4, 256).weight_hh_l0)
+    assert abs(rho - 3**-0.5) < 0.1
