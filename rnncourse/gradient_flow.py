@@ -43,7 +43,7 @@ def spectral_radius(W: torch.Tensor) -> float:
         1.0
     """
     W = _check_square("W", W)
-    return float(torch.linalg.eigvals(W).abs().max())
+    return float(torch.linalg.eigvals(W.detach()).abs().max())
 
 
 def scale_to_spectral_radius(W: torch.Tensor, rho: float) -> torch.Tensor:
