@@ -108,7 +108,7 @@ def train_stack(
     data_g = torch.Generator().manual_seed(data_seed)
     K = stack.size
 
-    def loss_fn(model: StackedModels, step: int) -> torch.Tensor:  # noqa: ARG001 (train's API)
+    def loss_fn(model: StackedModels, _step: int) -> torch.Tensor:  # train calls (model, step)
         batch = task(batch_size, generator=data_g)
         logits = model(batch.tokens, batch.lengths)  # (K, N, C)
         return F.cross_entropy(logits.flatten(0, 1), batch.labels.repeat(K),  # (K * N, C)
