@@ -1,0 +1,151 @@
+"""Train one sequence classifier per seed, all at once, and score every seed.
+
+Taught in chapter 6 (classifying sequences), where each readout is compared on each task
+over several seeds within the chapter's time budget. :func:`train_stack` builds one
+:class:`rnncourse.classifier.SequenceClassifier` per seed, stacks the K copies in a
+:class:`rnncourse.ensemble.StackedModels`, and trains them with the course's
+:func:`rnncourse.train.train` on fresh batches of a task, every copy on the same batches.
+The loss is the sum over copies of each copy's mean cross-entropy,
+
+    L = sum_{k=1}^{K} (1/N) sum_{n=1}^{N} CE(o_{k,n}, y_n),
+
+so copy k's gradient is the one it would get trained alone (its term is the only one that
+depends on its weights), and Adam's update is elementwise: K independent trainings.
+:func:`stack_accuracy` returns each copy's test accuracy, (K,), optionally after padding the
+test batch further, which a correct (masked) readout must not notice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnncourse.classification_tasks import LabelledBatch
+from rnncourse.classifier import SequenceClassifier
+from rnncourse.ensemble import StackedModels
+from rnncourse.train import train
+
+__all__ = ["stack_accuracy", "train_stack"]
+
+Task = Callable[..., LabelledBatch]  # called as task(n, generator=g) -> a batch of n sequences
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    return value
+
+
+def train_stack(
+    task: Task,
+    readout: str | type[nn.Module],
+    *,
+    seeds: Sequence[int],
+    vocab_size: int,
+    embedding_size: int,
+    hidden_size: int,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    num_classes: int = 2,
+    recurrent: bool = True,
+    data_seed: int = 1234,
+) -> StackedModels:
+    """Train one ``SequenceClassifier`` per seed, stacked, on fresh batches of ``task``.
+
+    Args:
+        task: called as ``task(batch_size, generator=g)`` for a :class:`LabelledBatch`; one
+            batch per step, drawn from one generator seeded with ``data_seed``, so every
+            readout trained with the same ``data_seed`` sees the same batches.
+        readout: a readout name ("last", "mean", "max", "attention") or a module class,
+            instantiated once per seed (its ``__name__`` labels the progress bar).
+        seeds: one copy per seed; ``torch.manual_seed(seed)`` precedes building copy k.
+        vocab_size: V, including the padding id (as in :class:`SequenceClassifier`).
+        embedding_size: E, the size of each token's embedding e_t.
+        hidden_size: H, the size of h_t.
+        steps: Adam steps.
+        batch_size: sequences per batch (per step).
+        lr: Adam's learning rate.
+        num_classes: C.
+        recurrent: if False, the copies pool the embeddings (the bag-of-embeddings baseline).
+        data_seed: seed of the batches' generator.
+
+    Returns:
+        The trained :class:`StackedModels`; ``stack(tokens, lengths)`` gives logits (K, N, C).
+
+    Example:
+        >>> from rnncourse.classification_tasks import end_evidence_task
+        >>> stack = train_stack(lambda n, generator: end_evidence_task(n, 5, generator=generator),
+        ...                     "last", seeds=(0, 1), vocab_size=12, embedding_size=4,
+        ...                     hidden_size=8, steps=2, batch_size=16, lr=1e-2)
+        >>> stack.size
+        2
+    """
+    if not callable(task):
+        raise ValueError(f"task: expected a callable task(n, generator=g), got {task!r}")
+    if not isinstance(readout, str) and not (
+        isinstance(readout, type) and issubclass(readout, nn.Module)
+    ):
+        raise ValueError("readout: expected a readout name or an nn.Module class, got "
+                         f"{type(readout).__name__} {readout!r:.60}")
+    if (not isinstance(seeds, Sequence) or isinstance(seeds, str) or not seeds
+            or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds)):
+        raise ValueError(f"seeds: expected a non-empty sequence of ints, got {seeds!r}")
+    steps, batch_size = _positive_int("steps", steps), _positive_int("batch_size", batch_size)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr: expected a positive number, got {lr!r}")
+
+    models = []
+    for seed in seeds:
+        torch.manual_seed(seed)  # copy k's initial weights (and its readout's)
+        models.append(SequenceClassifier(
+            vocab_size, embedding_size, hidden_size, num_classes,
+            readout=readout if isinstance(readout, str) else readout(), recurrent=recurrent))
+    stack = StackedModels(models)
+    data_g = torch.Generator().manual_seed(data_seed)
+    K = stack.size
+
+    def loss_fn(model: StackedModels, _step: int) -> torch.Tensor:  # train calls (model, step)
+        batch = task(batch_size, generator=data_g)
+        logits = model(batch.tokens, batch.lengths)  # (K, N, C)
+        return F.cross_entropy(logits.flatten(0, 1), batch.labels.repeat(K),  # (K * N, C)
+                               reduction="sum") / len(batch.labels)
+
+    train(stack, loss_fn, steps, lr=lr, desc=getattr(readout, "__name__", str(readout)))
+    return stack
+
+
+@torch.no_grad()
+def stack_accuracy(
+    stack: StackedModels, batch: LabelledBatch, pad_to: int | None = None
+) -> torch.Tensor:
+    """Each copy's accuracy on ``batch``, (K,) float64; with ``pad_to``, padded to that length.
+
+    Args:
+        stack: K stacked classifiers, as :func:`train_stack` returns.
+        batch: the test sequences.
+        pad_to: if given, append padding (token 0) up to ``pad_to`` steps first, as happens
+            when a longer sequence shares the batch; a masked readout's accuracy is unchanged.
+
+    Example:
+        >>> from rnncourse.classification_tasks import end_evidence_task
+        >>> stack = StackedModels([SequenceClassifier(12, 4, 8, 2) for _ in range(3)])
+        >>> test = end_evidence_task(10, 5, generator=torch.Generator().manual_seed(0))
+        >>> tuple(stack_accuracy(stack, test, pad_to=9).shape)
+        (3,)
+    """
+    if not isinstance(stack, StackedModels):
+        raise ValueError(f"stack: expected a StackedModels, got {type(stack).__name__}")
+    if not isinstance(batch, LabelledBatch):
+        raise ValueError(f"batch: expected a LabelledBatch, got {type(batch).__name__}")
+    tokens = batch.tokens  # (N, L)
+    if pad_to is not None:
+        if isinstance(pad_to, bool) or not isinstance(pad_to, int) or pad_to < tokens.shape[1]:
+            raise ValueError(f"pad_to: expected an int >= the batch's length {tokens.shape[1]}, "
+                             f"got {pad_to!r}")
+        tokens = F.pad(tokens, (0, pad_to - tokens.shape[1]))  # (N, pad_to), extra zeros
+    predicted = stack(tokens, batch.lengths).argmax(-1)  # (K, N)
+    return (predicted == batch.labels).double().mean(1)  # (K,)

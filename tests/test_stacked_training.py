@@ -1,0 +1,130 @@
+"""train_stack and stack_accuracy: K seeds trained at once equal K trainings alone."""
+
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import rnncourse.stacked_training
+from rnncourse.classification_tasks import end_evidence_task, spread_evidence_task
+from rnncourse.classifier import SequenceClassifier
+from rnncourse.ensemble import StackedModels
+from rnncourse.stacked_training import stack_accuracy, train_stack
+from rnncourse.train import train
+
+SETTING = {"vocab_size": 12, "embedding_size": 4, "hidden_size": 6, "steps": 4,
+           "batch_size": 8, "lr": 1e-2}
+
+
+def _task(n, generator):
+    return end_evidence_task(n, (3, 6), generator=generator)
+
+
+class PaddedEnd(nn.Module):
+    """A parameter-free readout given as a class: the state at the padded end."""
+
+    def forward(self, states, lengths):
+        return states[:, -1]
+
+
+def test_public_names():
+    """The module exports exactly its two functions."""
+    assert rnncourse.stacked_training.__all__ == ["stack_accuracy", "train_stack"]
+
+
+@pytest.mark.parametrize("readout", ["mean", "attention"])
+def test_each_copy_trains_as_if_alone(readout):
+    """Copy k equals a classifier built under seed k and trained alone on the same batches."""
+    seeds = (0, 3)
+    stack = train_stack(_task, readout, seeds=seeds, **SETTING)
+    assert isinstance(stack, StackedModels)
+    assert stack.size == len(seeds)
+    for k, seed in enumerate(seeds):
+        torch.manual_seed(seed)
+        alone = SequenceClassifier(12, 4, 6, 2, readout=readout)
+        data_g = torch.Generator().manual_seed(1234)
+
+        def loss_fn(model, step, data_g=data_g):
+            batch = _task(SETTING["batch_size"], generator=data_g)
+            return F.cross_entropy(model(batch.tokens, batch.lengths), batch.labels)
+
+        train(alone, loss_fn, SETTING["steps"], lr=SETTING["lr"], progress=False)
+        member = dict(stack.member(k).named_parameters())
+        for name, p in alone.named_parameters():
+            torch.testing.assert_close(member[name], p, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_copies_start_from_their_own_seeds():
+    """Different seeds give different weights; a class readout is built once per copy."""
+    stack = train_stack(_task, PaddedEnd, seeds=(0, 1), **SETTING)
+    w0, w1 = (dict(stack.member(k).named_parameters())["rnn.W_hh"] for k in (0, 1))
+    assert not torch.equal(w0, w1)
+    assert isinstance(stack.member(0).readout, PaddedEnd)
+
+
+def test_recurrent_false_pools_embeddings():
+    """recurrent=False trains the bag-of-embeddings baseline: no recurrence in the copies."""
+    stack = train_stack(_task, "mean", seeds=(0,), recurrent=False, **SETTING)
+    assert stack.member(0).rnn is None
+
+
+def test_accuracy_per_copy_matches_each_member():
+    """stack_accuracy(stack, batch)[k] is member k's accuracy on the batch."""
+    torch.manual_seed(0)
+    stack = StackedModels([SequenceClassifier(12, 4, 6, 2, readout="last") for _ in range(3)])
+    test = spread_evidence_task(50, (7, 12), generator=torch.Generator().manual_seed(1))
+    acc = stack_accuracy(stack, test)
+    assert acc.shape == (3,)
+    assert acc.dtype == torch.float64
+    for k in range(3):
+        with torch.no_grad():
+            predicted = stack.member(k)(test.tokens, test.lengths).argmax(-1)  # (N,)
+        assert acc[k].item() == pytest.approx((predicted == test.labels).double().mean().item())
+
+
+def test_extra_padding_changes_nothing_for_a_masked_readout_but_does_for_the_padded_end():
+    """pad_to appends padding: masked readouts keep their predictions, the padded end does not."""
+    torch.manual_seed(0)
+    test = spread_evidence_task(200, (7, 12), generator=torch.Generator().manual_seed(2))
+    masked = StackedModels([SequenceClassifier(12, 4, 6, 2, readout="mean") for _ in range(2)])
+    assert torch.equal(stack_accuracy(masked, test), stack_accuracy(masked, test, pad_to=40))
+    buggy = StackedModels([SequenceClassifier(12, 4, 6, 2, readout=PaddedEnd()) for _ in range(2)])
+    tokens = torch.nn.functional.pad(test.tokens, (0, 40 - test.tokens.shape[1]))
+    with torch.no_grad():
+        assert not torch.equal(buggy(test.tokens, test.lengths), buggy(tokens, test.lengths))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"task": None}, "task: expected a callable task(n, generator=g), got None"),
+        ({"readout": PaddedEnd()}, ("readout: expected a readout name or an nn.Module class, "
+                                    "got PaddedEnd")),
+        ({"seeds": ()}, "seeds: expected a non-empty sequence of ints, got ()"),
+        ({"seeds": (0, 1.5)}, "seeds: expected a non-empty sequence of ints, got (0, 1.5)"),
+        ({"steps": 0}, "steps: expected a positive int, got 0"),
+        ({"batch_size": 2.0}, "batch_size: expected a positive int, got 2.0"),
+        ({"lr": -1.0}, "lr: expected a positive number, got -1.0"),
+    ],
+)
+def test_bad_arguments_of_train_stack_raise_value_error(kwargs, message):
+    """Each bad argument names what was expected and what came."""
+    args = {"task": _task, "readout": "last", "seeds": (0,), **SETTING, **kwargs}
+    task, readout = args.pop("task"), args.pop("readout")
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        train_stack(task, readout, **args)
+
+
+def test_bad_arguments_of_stack_accuracy_raise_value_error():
+    """A model that is no stack, a batch that is no LabelledBatch, or pad_to too short."""
+    stack = StackedModels([SequenceClassifier(12, 4, 6, 2) for _ in range(2)])
+    test = end_evidence_task(4, 6, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"^stack: expected a StackedModels, got Linear$"):
+        stack_accuracy(nn.Linear(2, 2), test)
+    with pytest.raises(ValueError, match=r"^batch: expected a LabelledBatch, got Tensor$"):
+        stack_accuracy(stack, test.tokens)
+    message = "pad_to: expected an int >= the batch's length 6, got 3"
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        stack_accuracy(stack, test, pad_to=3)
