@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnncourse.gated import set_forget_bias
+from rnncourse.recurrent_init import init_recurrent
 from rnncourse.train import train
 
 __all__ = [
@@ -137,10 +138,13 @@ class DelayResult:
 
 def train_delay(kind: str, lag: int, *, seed: int = 0, hidden_size: int = 32, steps: int = 300,
                 batch_size: int = 64, lr: float = 1e-2, forget_bias: float | None = None,
-                test_size: int = 1000, progress: bool | None = None) -> DelayResult:
+                test_size: int = 1000, progress: bool | None = None,
+                recurrent_init: str = "default") -> DelayResult:
     """Train a :class:`DelayClassifier` on fresh batches (full BPTT, Adam, clipping at 1).
 
     ``forget_bias`` (LSTM only) starts the forget gate's summed bias at that value.
+    ``recurrent_init`` (Elman only): 'default', 'orthogonal' or 'identity' W_hh, by
+    :func:`rnncourse.recurrent_init.init_recurrent` (chapter 4).
     Accuracy is measured on ``test_size`` sequences drawn from a separate generator.
     """
     _check_positive_int("lag", lag)
@@ -150,6 +154,10 @@ def train_delay(kind: str, lag: int, *, seed: int = 0, hidden_size: int = 32, st
     model = DelayClassifier(kind, hidden_size)
     if forget_bias is not None:
         set_forget_bias(model.rnn, forget_bias)
+    if recurrent_init != "default":
+        if kind != "elman":
+            raise ValueError(f"recurrent_init: only for kind='elman', got kind={kind!r}")
+        init_recurrent(model.rnn, recurrent_init, generator=torch.Generator().manual_seed(seed))
     data = torch.Generator().manual_seed(10_000 + seed)
 
     def loss_fn(m: nn.Module, _step: int) -> torch.Tensor:
