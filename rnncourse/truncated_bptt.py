@@ -26,7 +26,7 @@ from torch import nn
 
 from rnncourse._validation import check_shape, check_tensor
 
-__all__ = ["TruncatedBPTT"]
+__all__ = ["TruncatedBPTT", "parallel_streams"]
 
 
 class TruncatedBPTT:
@@ -81,7 +81,7 @@ class TruncatedBPTT:
         self.h: torch.Tensor | None = None  # the carried state, (1, N, H)
 
     def __call__(self, model: nn.Module, step: int) -> torch.Tensor:
-        """The loss on chunk ``step % n_chunks``, run from the state the previous chunk left."""
+        """The loss of chunk ``step % n_chunks``, from the carried state; stores the new state."""
         c = step % self.n_chunks
         if c == 0:
             self.h = None  # a new pass over the sequence starts from h_0 = 0
@@ -89,3 +89,41 @@ class TruncatedBPTT:
         output, h_n = model(self.x[chunk], self.h)  # (k, N, ·), (1, N, H)
         self.h = h_n.detach() if self.detach else h_n
         return self.loss(output, self.target[chunk])
+
+
+def parallel_streams(sequence: torch.Tensor, n_streams: int) -> torch.Tensor:
+    """Cut one long sequence into ``n_streams`` contiguous pieces laid side by side.
+
+    A corpus x_1..x_M becomes a batch of N streams of S = M // N steps each (the last
+    M - N S items are dropped): column n holds x_{nS+1}..x_{nS+S}, in order,
+
+        streams[s, n] = sequence[n * S + s],
+
+    so chunk c of every column continues chunk c - 1 of the same column, and a state carried
+    from chunk to chunk (as :class:`TruncatedBPTT` carries it) always belongs to its own
+    stream. Batching by any other cut (e.g. ``sequence.view(N, S)`` read column-wise as
+    time) would hand each row a state from another part of the text.
+
+    Args:
+        sequence: (M, ...) the corpus as ids or feature vectors, time first.
+        n_streams: N, 1 <= N <= M.
+
+    Returns:
+        (S, N, ...) time-major, as :class:`TruncatedBPTT` takes it.
+
+    Example:
+        >>> parallel_streams(torch.arange(10), 3)
+        tensor([[0, 3, 6],
+                [1, 4, 7],
+                [2, 5, 8]])
+    """
+    sequence = check_tensor("sequence", sequence)
+    if sequence.ndim < 1:
+        raise ValueError(
+            f"sequence: expected at least 1 dimension (M, ...), got shape {tuple(sequence.shape)}")
+    M = sequence.shape[0]
+    if isinstance(n_streams, bool) or not isinstance(n_streams, int) or not 1 <= n_streams <= M:
+        raise ValueError(f"n_streams: expected an int in [1, {M}], got {n_streams!r}")
+    S = M // n_streams
+    pieces = sequence[: S * n_streams].reshape(n_streams, S, *sequence.shape[1:])  # (N, S, ...)
+    return pieces.transpose(0, 1)  # (S, N, ...)

@@ -102,3 +102,26 @@ def test_bad_arguments_raise(kwargs, message):
     args = {"x": x, "target": z, "k": 4, "loss": _mse, **kwargs}
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         TruncatedBPTT(**args)
+
+
+def test_parallel_streams_layout():
+    """Column n is the n-th contiguous piece, in order; the tail that does not fit is dropped."""
+    from rnncourse.truncated_bptt import parallel_streams
+
+    corpus = torch.arange(23)
+    streams = parallel_streams(corpus, 4)  # S = 5, 3 items dropped
+    assert streams.shape == (5, 4)
+    for n in range(4):
+        assert torch.equal(streams[:, n], corpus[5 * n: 5 * n + 5])
+    features = torch.randn(12, 3)
+    assert torch.equal(parallel_streams(features, 2)[:, 1], features[6:12])
+
+
+def test_parallel_streams_bad_input():
+    """n_streams outside [1, M] raises ValueError naming expected and got."""
+    from rnncourse.truncated_bptt import parallel_streams
+
+    with pytest.raises(ValueError, match=r"n_streams: expected an int in \[1, 5\], got 6"):
+        parallel_streams(torch.arange(5), 6)
+    with pytest.raises(ValueError, match="sequence: expected at least 1 dimension"):
+        parallel_streams(torch.tensor(3.0), 1)
