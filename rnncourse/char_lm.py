@@ -38,6 +38,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rnncourse._validation import check_tensor
+from rnncourse.gated import set_forget_bias
 from rnncourse.train import progress_enabled
 
 __all__ = [
@@ -101,10 +102,7 @@ class RecurrentLM(nn.Module):
         self.rnn = KINDS[kind](embedding_size, hidden_size, batch_first=True)
         self.readout = nn.Linear(hidden_size, vocab_size)
         if forget_bias is not None:
-            H = hidden_size
-            with torch.no_grad():  # PyTorch adds its two biases: put the value in one
-                self.rnn.bias_ih_l0[H:2 * H] = float(forget_bias)
-                self.rnn.bias_hh_l0[H:2 * H] = 0.0
+            set_forget_bias(self.rnn, forget_bias)
 
     def forward(self, ids: torch.Tensor, state: object = None) -> tuple[torch.Tensor, object]:
         """Logits (N, L, V) for the characters after ``ids`` (N, L), and the last state."""

@@ -66,6 +66,7 @@ __all__ = [
     "gru_step",
     "lstm_gates",
     "lstm_step",
+    "set_forget_bias",
 ]
 
 GRU_GATES = ("r", "z", "n")  # PyTorch's order of the row blocks of weight_ih_l0 / weight_hh_l0
@@ -121,6 +122,23 @@ def lstm_step(
     i, f, g, o = lstm_gates(x_t, h_prev, **weights)
     c = f * c_prev + i * g  # (N, H)
     return o * torch.tanh(c), c
+
+
+def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
+    """Set a ``torch.nn.LSTM``'s forget-gate bias b_f = bias_ih + bias_hh (rows H:2H) to ``value``.
+
+    PyTorch adds its two bias vectors, so the value goes into ``bias_ih`` and ``bias_hh``'s
+    forget rows are zeroed. Jozefowicz et al. (2015) recommend 1.0.
+    """
+    if not isinstance(lstm, nn.LSTM):
+        raise ValueError(f"lstm: expected a torch.nn.LSTM, got {type(lstm).__name__}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"value: expected a number, got {value!r}")
+    H = lstm.hidden_size
+    with torch.no_grad():
+        for layer in range(lstm.num_layers):
+            getattr(lstm, f"bias_ih_l{layer}")[H:2 * H] = float(value)
+            getattr(lstm, f"bias_hh_l{layer}")[H:2 * H] = 0.0
 
 
 def _check_sizes(input_size: object, hidden_size: object) -> None:

@@ -1,0 +1,79 @@
+"""The delay task: sequences, the gradient reaching the key, and training that learns it."""
+
+import pytest
+import torch
+from torch import nn
+
+from rnncourse.delay_task import (
+    N_DISTRACTORS,
+    N_KEYS,
+    DelayClassifier,
+    delay_accuracy,
+    delay_batch,
+    key_gradient_norm,
+    train_delay,
+)
+from rnncourse.gated import set_forget_bias
+
+
+def test_batch_layout():
+    """Key at step 0 (ids < K), lag distractors after it (ids >= K), one-hot x."""
+    b = delay_batch(500, 7, generator=torch.Generator().manual_seed(0))
+    assert b.x.shape == (500, 8, N_KEYS + N_DISTRACTORS)
+    assert torch.equal(b.x.argmax(-1), b.tokens)
+    assert torch.equal(b.tokens[:, 0], b.key)
+    assert int(b.key.max()) == N_KEYS - 1
+    assert int(b.tokens[:, 1:].min()) == N_KEYS
+    assert int(b.tokens[:, 1:].max()) == N_KEYS + N_DISTRACTORS - 1
+    again = delay_batch(500, 7, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again.tokens, b.tokens)
+
+
+def test_key_gradient_norm_is_the_input_gradient_at_step_0():
+    torch.manual_seed(0)
+    model = DelayClassifier("gru", 8)
+    b = delay_batch(5, 4, generator=torch.Generator().manual_seed(1))
+    x = b.x.clone().requires_grad_()
+    nn.functional.cross_entropy(model(x), b.key, reduction="sum").backward()
+    expected = float(x.grad[:, 0].norm(dim=-1).mean())
+    assert key_gradient_norm(model, b) == pytest.approx(expected, rel=1e-6)
+    assert expected > 0
+    # a later step's distractor does not change a key gradient of an untrained model to 0
+    assert key_gradient_norm(model, delay_batch(5, 30)) > 0
+
+
+def test_a_gru_learns_a_short_delay_and_a_fixed_model_is_at_chance():
+    """Lag 3: a GRU recalls the key; an untrained model is near chance 1/K."""
+    result = train_delay("gru", 3, hidden_size=16, steps=150, progress=False)
+    assert result.accuracy > 0.95
+    test = delay_batch(2000, 3, generator=torch.Generator().manual_seed(5))
+    torch.manual_seed(0)
+    assert abs(delay_accuracy(DelayClassifier("gru", 16), test) - 1 / N_KEYS) < 0.15
+
+
+def test_forget_bias():
+    lstm = nn.LSTM(3, 4)
+    set_forget_bias(lstm, 1.0)
+    assert torch.equal((lstm.bias_ih_l0 + lstm.bias_hh_l0)[4:8], torch.ones(4))
+    result = train_delay("lstm", 2, steps=1, forget_bias=1.0, progress=False)
+    rnn = result.model.rnn
+    b_f = (rnn.bias_ih_l0 + rnn.bias_hh_l0).detach()[32:64]  # one Adam step (lr 0.01) moves each by <= 0.02
+    assert float((b_f - 1).abs().max()) <= 0.021
+    b_i = (rnn.bias_ih_l0 + rnn.bias_hh_l0).detach()[:32]
+    assert float((b_i - 1).abs().min()) > 0.021  # the other gates are left at random
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: delay_batch(0, 3), "n: expected an int >= 1, got 0"),
+        (lambda: delay_batch(2, 2.5), "lag: expected an int >= 1, got 2.5"),
+        (lambda: delay_batch(2, 2, n_keys=1), "n_keys: expected an int >= 2, got 1"),
+        (lambda: DelayClassifier("rnn", 3), "kind: expected one of"),
+        (lambda: train_delay("gru", 3, forget_bias=1.0), "forget_bias: only for kind='lstm'"),
+        (lambda: set_forget_bias(nn.GRU(2, 2), 1.0), "lstm: expected a torch.nn.LSTM, got GRU"),
+    ],
+)
+def test_bad_input_raises_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
