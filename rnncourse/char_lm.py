@@ -315,6 +315,7 @@ def train_char_lm(
     vocab_size: int,
     *,
     evaluate: Callable[[RecurrentLM, torch.Tensor], float] = evaluate_carried,
+    should_evaluate: Callable[[int, list[Evaluation]], bool] | None = None,
     progress: bool | None = None,
     desc: str = "char LM",
 ) -> CharLMRun:
@@ -322,7 +323,8 @@ def train_char_lm(
 
     Stops at ``config.steps`` steps or ``config.seconds`` seconds of training, whichever
     comes first (give one or both). ``evaluate(model, val_ids)`` runs every
-    ``config.eval_every`` steps and at the end; its time is not counted as training.
+    ``config.eval_every`` steps (or after the steps where ``should_evaluate(step,
+    evaluations_so_far)`` is true) and at the end; its time is not counted as training.
     """
     if config.seconds is None and config.steps is None:
         raise ValueError("config: expected a budget, seconds or steps, got neither")
@@ -379,8 +381,11 @@ def train_char_lm(
             elapsed = time.perf_counter() - started
             run.train_seconds += elapsed
             run.train_losses.append(float(loss.detach()))
-            bar.update(1 if config.steps is not None else elapsed)
-            if run.steps % config.eval_every == 0:
+            bar.update(1 if config.steps is not None
+                       else min(elapsed, max(bar.total - bar.n, 0.0)))
+            due = (run.steps % config.eval_every == 0 if should_evaluate is None
+                   else should_evaluate(run.steps, run.evaluations))
+            if due:
                 run.evaluations.append(Evaluation(run.steps, run.train_seconds,
                                                   evaluate(model, val_ids)))
                 bar.set_postfix(val=f"{run.evaluations[-1].val_loss:.3f}")
