@@ -21,7 +21,7 @@ import torch
 
 from rnncourse._validation import check_tensor
 
-__all__ = ["NGramModel"]
+__all__ = ["KneserNeyModel", "NGramModel"]
 
 
 class NGramModel:
@@ -95,3 +95,133 @@ class NGramModel:
         if (p == 0).any():
             return math.inf
         return float(-torch.log2(p).mean()) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+class KneserNeyModel:
+    r"""An interpolated Kneser-Ney character model of order n (one discount D at every order).
+
+    Taught in chapter 7 as the well-smoothed baseline for the recurrent models (Kneser and
+    Ney, 1995; Chen and Goodman, 1999). With c the counts of the text's n-grams, the highest
+    order mixes discounted counts with the next lower order:
+
+        p_n(w | u) = max(c(u w) - D, 0) / c(u .) + D N_1+(u .) / c(u .) * p_{n-1}(w | u')
+
+    where u' is u without its first symbol and N_1+(u .) the number of distinct symbols seen
+    after u. Lower orders use *continuation* counts N_1+(. u w), the number of distinct
+    symbols seen before u w, in place of c(u w), and the lowest is
+    p_1(w) = N_1+(. w) / N_1+(. .). A context never seen defers to the next lower order.
+    This is the estimator of ``nltk.lm.KneserNeyInterpolated`` (the tests check it on a
+    small text), computed here for all positions at once from sorted n-gram codes.
+
+    Args:
+        order: n >= 2.
+        vocab_size: V; ids are 0..V-1.
+        discount: D, in (0, 1].
+    """
+
+    def __init__(self, order: int, vocab_size: int, discount: float = 0.75) -> None:
+        if isinstance(order, bool) or not isinstance(order, int) or order < 2:
+            raise ValueError(f"order: expected an int >= 2, got {order!r}")
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
+            raise ValueError(f"vocab_size: expected a positive int, got {vocab_size!r}")
+        if vocab_size ** (order + 1) >= 2**62:
+            raise ValueError(f"order: expected vocab_size ** (order + 1) < 2**62, got "
+                             f"{vocab_size} ** {order + 1}")
+        if not 0 < discount <= 1:
+            raise ValueError(f"discount: expected 0 < discount <= 1, got {discount!r}")
+        self.order = order
+        self.vocab_size = vocab_size
+        self.discount = discount
+        self._tables: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _check_ids(self, ids: object) -> torch.Tensor:
+        ids = check_tensor("ids", ids)
+        if ids.dtype != torch.long or ids.dim() != 1 or len(ids) < 2:
+            raise ValueError(f"ids: expected a 1-D torch.int64 tensor of length >= 2, got "
+                             f"{ids.dtype} of shape {tuple(ids.shape)}")
+        if ids.min() < 0 or ids.max() >= self.vocab_size:
+            raise ValueError(f"ids: expected values in [0, {self.vocab_size - 1}], got "
+                             f"[{int(ids.min())}, {int(ids.max())}]")
+        return ids
+
+    def _codes(self, ids: torch.Tensor, k: int) -> torch.Tensor:
+        """Base-V code of every k-gram of ``ids``, (L - k + 1,)."""
+        code = torch.zeros(len(ids) - k + 1, dtype=torch.long)
+        for column in ids.unfold(0, k, 1).T:
+            code = code * self.vocab_size + column
+        return code
+
+    @staticmethod
+    def _table(keys: torch.Tensor, values: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """Sorted unique keys and, per key, the count of rows (or the sum of ``values``)."""
+        unique, inverse = torch.unique(keys, return_inverse=True)
+        sums = torch.zeros(len(unique), dtype=torch.float64)
+        sums.index_add_(0, inverse, torch.ones(len(keys), dtype=torch.float64)
+                        if values is None else values)
+        return unique, sums
+
+    @staticmethod
+    def _lookup(table: tuple[torch.Tensor, torch.Tensor], keys: torch.Tensor) -> torch.Tensor:
+        unique, values = table
+        if len(unique) == 0:
+            return torch.zeros(len(keys), dtype=torch.float64)
+        pos = torch.searchsorted(unique, keys).clamp(max=len(unique) - 1)
+        return torch.where(unique[pos] == keys, values[pos], torch.zeros_like(values[pos]))
+
+    def fit(self, ids: torch.Tensor) -> KneserNeyModel:
+        """Count the n-grams of ``ids`` (L,) for every order up to n; returns self."""
+        ids = self._check_ids(ids)
+        V, t = self.vocab_size, self._tables
+        t.clear()
+        for k in range(1, self.order + 1):
+            if len(ids) < k:
+                break
+            grams = torch.unique(self._codes(ids, k))  # distinct k-grams
+            raw = self._codes(ids, k)
+            if k == self.order:  # raw counts at the top: c(u w), c(u .), N_1+(u .)
+                t[f"c{k}"] = self._table(raw)
+                t[f"ctx{k}"] = self._table(raw // V)
+                t[f"types{k}"] = self._table(grams // V)
+            if k >= 2:  # continuation counts of order k-1 from the distinct k-grams
+                suffix = grams % V ** (k - 1)  # (. u w) -> u w
+                t[f"cont{k - 1}"] = self._table(suffix)  # N_1+(. u w)
+                t[f"conttot{k - 1}"] = self._table(suffix // V)  # sum_w N_1+(. u w)
+                if k - 1 >= 2:  # N_1+(u .) by raw counts, as nltk
+                    t[f"types{k - 1}"] = self._table(torch.unique(self._codes(ids, k - 1)) // V)
+                    t[f"ctx{k - 1}"] = self._table(self._codes(ids, k - 1) // V)
+        return self
+
+    def log_probs(self, ids: torch.Tensor) -> torch.Tensor:
+        """ln p(ids[t] | up to n - 1 previous symbols) for t = 1..L-1, (L - 1,) float64.
+
+        Near the start the context is what there is (t symbols), as ``nltk.lm`` scores it.
+        """
+        ids = self._check_ids(ids)
+        if not self._tables:
+            raise ValueError("model: expected a fitted model (call fit first), got none")
+        V, D, t = self.vocab_size, self.discount, self._tables
+        L = len(ids)
+        w = ids[1:]  # (L - 1,) the predicted symbols
+        p = self._lookup(t["cont1"], w) / float(t["conttot1"][1].sum())  # p_1(w)
+        positions = torch.arange(1, L)
+        for k in range(2, self.order + 1):
+            m = k - 1  # context length
+            has = positions >= m  # positions with m symbols of context
+            code = torch.zeros(L - 1, dtype=torch.long)
+            for j in range(m, -1, -1):  # symbols t-m .. t
+                code = code * V + ids[(positions - j).clamp(min=0)]
+            ctx = code // V
+            if k == self.order:
+                num, den = self._lookup(t[f"c{k}"], code), self._lookup(t[f"ctx{k}"], ctx)
+            else:
+                num, den = self._lookup(t[f"cont{k}"], code), self._lookup(t[f"conttot{k}"], ctx)
+            seen = self._lookup(t[f"ctx{k}"], ctx) > 0
+            types = self._lookup(t[f"types{k}"], ctx)
+            safe = den.clamp(min=1.0)
+            higher = (num - D).clamp(min=0) / safe + D * types / safe * p
+            p = torch.where(has & seen & (den > 0), higher, p)
+        return torch.log(p)
+
+    def bits_per_char(self, ids: torch.Tensor) -> float:
+        """-1/(L-1) sum_t log2 p(ids[t] | context) over t = 1..L-1."""
+        return float(-self.log_probs(ids).mean()) / math.log(2)
