@@ -163,10 +163,11 @@ def test_forget_bias_and_parameter_counts():
     ("call", "message"),
     [
         (lambda m: m([[0.0] * H_IN]), "x: expected a torch.Tensor, got list"),
-        (lambda m: m(torch.zeros(2, 3, 5)), "Expected 4, got 5"),
+        (lambda m: m(torch.zeros(2, 3, 5)), "x: expected shape (L, N, 4) or (L, 4), got (2, 3, 5)"),
         (lambda m: m(torch.zeros(2, 3, H_IN, dtype=torch.float64)),
          "x: expected dtype torch.float32"),
-        (lambda m: m(torch.zeros(2, 3, 4, 1)), "x: expected 2 or 3 dimensions"),
+        (lambda m: m(torch.zeros(2, 3, 4, 1)),
+         "x: expected shape (L, N, 4) or (L, 4), got (2, 3, 4, 1)"),
         (lambda m: m(torch.zeros(0, 3, H_IN)), "expected a sequence of length L >= 1"),
     ],
 )
