@@ -22,8 +22,9 @@ name                       what it runs
 A large matrix product (2048 x 2048 by 2048 x 2048) is timed in the same run, with the
 same number of threads (``--threads``; default PyTorch's, i.e. ``OMP_NUM_THREADS`` or the
 core count), to estimate what this machine's BLAS reaches. Rounds are interleaved (one
-``torch.utils.benchmark`` measurement of each per round) so that load from other processes
-hits every contender alike; each figure is the median over rounds. The last line is
+``torch.utils.benchmark`` measurement of each per round) so that a burst of load from other
+processes is spread over the contenders instead of landing on one; each figure is the median
+over rounds. The last line is
 
     ratio_vs_torch=<x> ratio_vs_loop=<y> fraction_of_gemm_peak=<z> fastest=<name>
 
@@ -162,7 +163,7 @@ def time_interleaved(
 
     Each measurement is ``torch.utils.benchmark.Timer.timeit(1)`` (two untimed calls, then
     one timed) with the current number of threads. Interleaving spreads load from other
-    processes over all jobs alike; ``warmup`` untimed rounds come first.
+    processes over all jobs rather than onto one; ``warmup`` untimed rounds come first.
     """
     _check_positive_int("rounds", rounds)
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:

@@ -1,4 +1,4 @@
-"""The Elman cell written two ways, split and concatenated, and the loops the performance lab times.
+"""The Elman cell written two ways, split and concatenated, and the loops chapter 3 counts.
 
 Taught in chapter 3 (the concat/split equivalence). For W_m = [W_xh | W_hh] (H, H_in + H),
 
@@ -19,8 +19,9 @@ function                       what each step computes
 =============================  =============================================================
 
 The hoisted loop done right is :class:`rnncourse.elman.ElmanRNN` (it reads xp with
-``unbind``); the fastest version, with a hand-written backward, is
-:mod:`rnncourse.fast_elman`. Sequences are time-major: x is (L, N, H_in), the state (N, H).
+``unbind``); the version with a hand-written backward, fewest operations and fewest
+matrix products, is :mod:`rnncourse.fast_elman`. Sequences are time-major: x is
+(L, N, H_in), the state (N, H).
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def split_loop(
     b_h: torch.Tensor,
     h_0: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Every hidden state with two matmuls per step: (a) in the performance lab.
+    """Every hidden state with two matmuls per step (``split_loop`` in ``rnncourse.bench``).
 
     Inputs: ``x`` (L, N, H_in); ``W_xh`` (H, H_in), ``W_hh`` (H, H), ``b_h`` (H,);
     ``h_0`` (N, H), zeros if omitted. Output: h_1..h_L, (L, N, H).
@@ -146,7 +147,7 @@ def split_loop(
 def concat_loop(
     x: torch.Tensor, W_m: torch.Tensor, b_h: torch.Tensor, h_0: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Every hidden state with one matmul on [x_t; h_{t-1}] per step: (b) in the lab.
+    """Every hidden state with one matmul on [x_t; h_{t-1}] per step (``concat_loop`` in bench).
 
     Inputs: ``x`` (L, N, H_in); ``W_m`` (H, H_in + H), ``b_h`` (H,); ``h_0`` (N, H), zeros
     if omitted. Output: h_1..h_L, (L, N, H).
@@ -167,7 +168,7 @@ def indexed_hoisted_loop(
     b_h: torch.Tensor,
     h_0: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The hoisted loop with the pitfall: correct values, slow backward.
+    """The hoisted loop with the pitfall: correct values, a backward that writes O(L^2) memory.
 
     The input projection of all L steps is one matmul before the loop (allowed because
     W_xh is shared), but the loop reads it as ``xp[t]``. Autograd's backward of each

@@ -210,7 +210,7 @@ class ElmanRNN(nn.Module):
         h = x.new_zeros(N, self.hidden_size) if h_0 is None else h_0[0]  # (N, H)
         xp = x @ self.W_xh.T + self.b_h  # (L, N, H): the input path of all steps at once
         hs = []
-        for xp_t in xp.unbind(0):  # unbind, not xp[t]: see chapter 3's performance lab
+        for xp_t in xp.unbind(0):  # unbind, not xp[t]: see chapter 3's performance section
             h = torch.tanh(xp_t + h @ self.W_hh.T)  # (N, H)
             hs.append(h)
         output = torch.stack(hs)  # (L, N, H)

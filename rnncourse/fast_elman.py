@@ -1,4 +1,4 @@
-"""The course's fastest from-scratch Elman RNN: hoisted input projection, hand-written backward.
+"""The course's from-scratch Elman RNN built for speed: hoisted input, hand-written backward.
 
 Taught in chapter 3 (its performance section) and timed by ``python -m rnncourse.bench``. The
 function is the Elman recurrence of :class:`rnncourse.elman.ElmanRNN`,

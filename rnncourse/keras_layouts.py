@@ -31,8 +31,9 @@ and ``forget_bias`` (default 1.0) added to f at run time, not stored in ``bias``
 
 One more trap, of Keras on the torch backend rather than of layouts: ``keras.ops`` follows
 JAX's default type promotion and demotes 64-bit results to 32 bits, so a float64
-``SimpleRNN`` computes its products in float32 (keras-team/keras issue 23704; the GRU and
-LSTM layers call ``torch.matmul`` directly and stay float64). :func:`keras_float64` turns
+``SimpleRNN`` computes its products in float32 (keras-team/keras issue 23704; the GRU with
+``reset_after=True`` and the LSTM, in their fused torch-backend code path (no mask, default
+activations), call ``torch.matmul`` directly and stay float64). :func:`keras_float64` turns
 that demotion off for a ``with`` block, for checks at float64 precision.
 """
 
