@@ -100,8 +100,9 @@ class OverlappingTruncatedBPTT:
 
         loss_c = loss(y_{e-k1+1..e}, z_{e-k1+1..e}),  y computed from h_s.detach(),
 
-    so a loss term at step t sends gradient back t - s steps, between k2 - k1 + 1 and k2
-    (chunks overlap by k2 - k1 steps: each step is run forward k2 / k1 times on average).
+    so the gradient of a loss term at step t reaches the inputs x_{s+1}..x_t: back k2 - k1
+    steps for the window's first loss term, k2 - 1 for its last (windows overlap by k2 - k1
+    steps: each step is run forward k2 / k1 times on average).
     With k1 = k2 = k it is :class:`TruncatedBPTT`. Like it, the state is carried within one
     pass over the sequence and reset to zeros at the start of each pass.
 
