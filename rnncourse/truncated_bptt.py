@@ -19,6 +19,7 @@ tensors the previous ``backward()`` has already freed: the second ``backward()``
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import torch
@@ -26,7 +27,7 @@ from torch import nn
 
 from rnncourse._validation import check_shape, check_tensor
 
-__all__ = ["TruncatedBPTT", "parallel_streams"]
+__all__ = ["OverlappingTruncatedBPTT", "TruncatedBPTT", "parallel_streams"]
 
 
 class TruncatedBPTT:
@@ -89,6 +90,83 @@ class TruncatedBPTT:
         output, h_n = model(self.x[chunk], self.h)  # (k, N, ·), (1, N, H)
         self.h = h_n.detach() if self.detach else h_n
         return self.loss(output, self.target[chunk])
+
+
+class OverlappingTruncatedBPTT:
+    """The k1/k2 form (Williams and Peng 1990): every k1 steps, backpropagate through the last k2.
+
+    Update c ends at step e = (c + 1) k1. Its loss is the loss of the k1 new steps
+    e - k1 + 1..e, and its graph runs from the detached state at step s = max(0, e - k2):
+
+        loss_c = loss(y_{e-k1+1..e}, z_{e-k1+1..e}),  y computed from h_s.detach(),
+
+    so the gradient of a loss term at step t reaches the inputs x_{s+1}..x_t: back k2 - k1
+    steps for the window's first loss term, k2 - 1 for its last (windows overlap by k2 - k1
+    steps: each step is run forward k2 / k1 times on average).
+    With k1 = k2 = k it is :class:`TruncatedBPTT`. Like it, the state is carried within one
+    pass over the sequence and reset to zeros at the start of each pass.
+
+    Args:
+        x: (S, N, H_in), the long sequence, time-major.
+        target: (S, N, ...) targets aligned with ``x``.
+        k1: steps between updates, 1 <= k1 <= S; S must be a multiple of k1.
+        k2: steps backpropagated, k1 <= k2 <= S.
+        loss: ``loss(output, target_chunk) -> scalar``; ``output`` is (k1, N, ·).
+
+    The model is called as ``model(x_piece, h_0) -> (output, h_n)`` on consecutive pieces
+    of the window (so that the state at the next window's start can be kept).
+
+    Example:
+        >>> from rnncourse.bptt import ElmanWithReadout
+        >>> mse = lambda out, z: (out - z).pow(2).mean()
+        >>> tbptt = OverlappingTruncatedBPTT(torch.zeros(12, 2, 1), torch.zeros(12, 2, 3),
+        ...                                  k1=3, k2=5, loss=mse)
+        >>> tbptt.n_chunks
+        4
+        >>> tbptt(ElmanWithReadout(1, 4, 3), step=0).item() >= 0
+        True
+    """
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        target: torch.Tensor,
+        k1: int,
+        k2: int,
+        loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    ) -> None:
+        check_shape("x", x, ("S", "N", "H_in"))
+        target = check_tensor("target", target)
+        S = x.shape[0]
+        if tuple(target.shape[:2]) != tuple(x.shape[:2]):
+            raise ValueError(f"target: expected leading shape {tuple(x.shape[:2])} (S, N) "
+                             f"like x, got {tuple(target.shape[:2])}")
+        if isinstance(k1, bool) or not isinstance(k1, int) or not 1 <= k1 <= S or S % k1:
+            raise ValueError(f"k1: expected an int in [1, {S}] that divides S = {S}, got {k1!r}")
+        if isinstance(k2, bool) or not isinstance(k2, int) or not k1 <= k2 <= S:
+            raise ValueError(f"k2: expected an int in [k1, S] = [{k1}, {S}], got {k2!r}")
+        self.x, self.target, self.k1, self.k2, self.loss = x, target, k1, k2, loss
+        self.n_chunks = S // k1
+        self.h_start: torch.Tensor | None = None  # detached state at the next window's start
+
+    def __call__(self, model: nn.Module, step: int) -> torch.Tensor:
+        """The loss of the k1 steps ending at (c + 1) k1, c = step % n_chunks, over k2 steps."""
+        c = step % self.n_chunks
+        if c == 0:
+            self.h_start = None  # a new pass starts from h_0 = 0
+        first, end = c * self.k1, (c + 1) * self.k1  # the loss covers steps first..end-1
+        start = max(0, end - self.k2)  # the graph starts here
+        following = max(0, end + self.k1 - self.k2)  # the next window's start, in [start, end]
+        cuts = sorted({start, following, first, end})
+        h, next_h_start, outputs = self.h_start, self.h_start, []
+        for a, b in itertools.pairwise(cuts):
+            output, h = model(self.x[a:b], h)  # (b - a, N, ·), (1, N, H)
+            if a >= first:
+                outputs.append(output)
+            if b == following:
+                next_h_start = h.detach()
+        self.h_start = next_h_start
+        return self.loss(torch.cat(outputs), self.target[first:end])
 
 
 def parallel_streams(sequence: torch.Tensor, n_streams: int) -> torch.Tensor:

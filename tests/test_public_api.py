@@ -136,7 +136,7 @@ PUBLIC_API = {
         "NextValueRNN", "horizon_errors", "mix", "teacher_forced_inputs", "unroll",
     ),
     "rnncourse.train": ("TrainResult", "progress_enabled", "train"),
-    "rnncourse.truncated_bptt": ("TruncatedBPTT", "parallel_streams"),
+    "rnncourse.truncated_bptt": ("OverlappingTruncatedBPTT", "TruncatedBPTT", "parallel_streams"),
     "rnncourse.unshared": ("UnsharedRNN",),
 }
 

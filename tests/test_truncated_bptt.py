@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from rnncourse.bptt import ElmanWithReadout
 from rnncourse.reproducibility import seed_everything
 from rnncourse.train import train
-from rnncourse.truncated_bptt import TruncatedBPTT
+from rnncourse.truncated_bptt import OverlappingTruncatedBPTT, TruncatedBPTT
 
 
 def _mse(y, z):
@@ -125,3 +125,70 @@ def test_parallel_streams_bad_input():
         parallel_streams(torch.arange(5), 6)
     with pytest.raises(ValueError, match="sequence: expected at least 1 dimension"):
         parallel_streams(torch.tensor(3.0), 1)
+
+
+def _grads(model):
+    return [p.grad.clone() for p in model.parameters()]
+
+
+def test_k1_equal_to_k2_is_truncated_bptt():
+    x, z = _data()
+    model = ElmanWithReadout(3, 4, 2, dtype=torch.float64)
+    plain, overlapping = TruncatedBPTT(x, z, k=4, loss=_mse), OverlappingTruncatedBPTT(
+        x, z, k1=4, k2=4, loss=_mse)
+    for step in range(6):  # two passes
+        model.zero_grad()
+        a = plain(model, step)
+        a.backward()
+        grads_a = _grads(model)
+        model.zero_grad()
+        b = overlapping(model, step)
+        b.backward()
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+        for ga, gb in zip(grads_a, _grads(model), strict=True):
+            torch.testing.assert_close(ga, gb, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("k1", "k2"), [(2, 5), (3, 4), (3, 7), (4, 12)])
+def test_gradient_is_the_last_k1_losses_through_the_last_k2_steps(k1, k2):
+    """Update c: autograd of the loss of steps e-k1..e-1 from the detached state at e - k2."""
+    x, z = _data(S=12)
+    model = ElmanWithReadout(3, 4, 2, dtype=torch.float64)
+    tbptt = OverlappingTruncatedBPTT(x, z, k1=k1, k2=k2, loss=_mse)
+    for c in range(12 // k1):
+        model.zero_grad()
+        got_loss = tbptt(model, c)
+        got_loss.backward()
+        got = _grads(model)
+        end = (c + 1) * k1
+        start = max(0, end - k2)
+        model.zero_grad()
+        with torch.no_grad():
+            h_start = model(x[:start])[1] if start else None  # the state the window starts from
+        y, _ = model(x[start:end], h_start)
+        want_loss = _mse(y[-k1:], z[end - k1:end])
+        want_loss.backward()
+        torch.testing.assert_close(got_loss, want_loss, rtol=0, atol=1e-12)
+        for a, b in zip(got, _grads(model), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_overlapping_reaches_further_back_than_its_k1():
+    """The first loss step of a window gets gradient from k2 - k1 earlier steps; k = k1 none."""
+    x, z = _data(S=12)
+    model = ElmanWithReadout(3, 4, 2, dtype=torch.float64)
+    x = x.clone().requires_grad_()
+    for k2, reaches in ((3, False), (6, True)):
+        tbptt = OverlappingTruncatedBPTT(x, z, k1=3, k2=k2, loss=_mse)
+        tbptt(model, 0)
+        loss = tbptt(model, 1)  # loss on steps 3..5
+        (g,) = torch.autograd.grad(loss, x)
+        assert bool(g[:3].abs().sum() > 0) == reaches
+
+
+@pytest.mark.parametrize(("k1", "k2", "match"), [(5, 6, "k1"), (0, 3, "k1"), (4, 3, "k2"),
+                                                 (4, 13, "k2"), (4, 4.0, "k2")])
+def test_overlapping_rejects_bad_lengths(k1, k2, match):
+    x, z = _data(S=12)
+    with pytest.raises(ValueError, match=match):
+        OverlappingTruncatedBPTT(x, z, k1=k1, k2=k2, loss=_mse)
