@@ -69,14 +69,7 @@ class TruncatedBPTT:
         *,
         detach: bool = True,
     ) -> None:
-        check_shape("x", x, ("S", "N", "H_in"))
-        target = check_tensor("target", target)
-        S = x.shape[0]
-        if tuple(target.shape[:2]) != tuple(x.shape[:2]):
-            raise ValueError(f"target: expected leading shape {tuple(x.shape[:2])} (S, N) "
-                             f"like x, got {tuple(target.shape[:2])}")
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= S or S % k:
-            raise ValueError(f"k: expected an int in [1, {S}] that divides S = {S}, got {k!r}")
+        S = _check_stream(x, target, "k", k)
         self.x, self.target, self.k, self.loss, self.detach = x, target, k, loss, detach
         self.n_chunks = S // k
         self.h: torch.Tensor | None = None  # the carried state, (1, N, H)
@@ -135,14 +128,7 @@ class OverlappingTruncatedBPTT:
         k2: int,
         loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     ) -> None:
-        check_shape("x", x, ("S", "N", "H_in"))
-        target = check_tensor("target", target)
-        S = x.shape[0]
-        if tuple(target.shape[:2]) != tuple(x.shape[:2]):
-            raise ValueError(f"target: expected leading shape {tuple(x.shape[:2])} (S, N) "
-                             f"like x, got {tuple(target.shape[:2])}")
-        if isinstance(k1, bool) or not isinstance(k1, int) or not 1 <= k1 <= S or S % k1:
-            raise ValueError(f"k1: expected an int in [1, {S}] that divides S = {S}, got {k1!r}")
+        S = _check_stream(x, target, "k1", k1)
         if isinstance(k2, bool) or not isinstance(k2, int) or not k1 <= k2 <= S:
             raise ValueError(f"k2: expected an int in [k1, S] = [{k1}, {S}], got {k2!r}")
         self.x, self.target, self.k1, self.k2, self.loss = x, target, k1, k2, loss
@@ -205,3 +191,16 @@ def parallel_streams(sequence: torch.Tensor, n_streams: int) -> torch.Tensor:
     S = M // n_streams
     pieces = sequence[: S * n_streams].reshape(n_streams, S, *sequence.shape[1:])  # (N, S, ...)
     return pieces.transpose(0, 1)  # (S, N, ...)
+
+
+def _check_stream(x: object, target: object, name: str, k: object) -> int:
+    """Check x (S, N, H_in), target (S, N, ...) and a chunk length k dividing S; return S."""
+    check_shape("x", x, ("S", "N", "H_in"))
+    target = check_tensor("target", target)
+    S = x.shape[0]
+    if tuple(target.shape[:2]) != tuple(x.shape[:2]):
+        raise ValueError(f"target: expected leading shape {tuple(x.shape[:2])} (S, N) "
+                         f"like x, got {tuple(target.shape[:2])}")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= S or S % k:
+        raise ValueError(f"{name}: expected an int in [1, {S}] that divides S = {S}, got {k!r}")
+    return S
