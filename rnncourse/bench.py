@@ -75,7 +75,9 @@ __all__ = [
     "time_interleaved",
 ]
 
-GEMM_SIZE = 2048  # large enough for the BLAS to reach its steady rate, ~70 ms on 2 cores
+# Large enough for the BLAS's steady rate: 2 * 2048**3 = 17.2 GFLOP per product, about 0.1 s at
+# the 169-176 GFLOP/s that make bench measured on 2 cores (2026-12-01).
+GEMM_SIZE = 2048
 CONTENDERS = ("split_loop", "concat_loop", "ElmanRNN", "indexed_hoisted_loop", "fast_elman",
               "torch.nn.RNN")
 Gradients = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
