@@ -103,7 +103,7 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
-    r"""Nucleus filtering: keep the smallest set of most probable tokens with total probability >= p.
+    r"""Nucleus filtering: keep the fewest most probable tokens whose probability reaches p.
 
     Tokens are sorted by probability; a token is kept when the probability of the tokens
     before it is still below p, so the most probable token is always kept. (N, V) -> (N, V),

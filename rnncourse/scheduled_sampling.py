@@ -112,7 +112,7 @@ def inverse_sigmoid_decay(step: int, *, k: float) -> float:
 
 
 def teacher_forcing_mass(schedule: Callable[[int], float], steps: int) -> float:
-    r"""The share of true inputs a schedule feeds over training: :math:`\frac1S\sum_{i<S}\epsilon_i`.
+    r"""The share of true inputs a schedule feeds over S steps: :math:`\frac1S\sum_{i<S}\epsilon_i`.
 
     Two schedules with the same mass feed the same expected number of true inputs over S
     steps, so comparing them compares only *when* the truth is fed (the shape).
@@ -132,7 +132,7 @@ def _check_positive_steps(steps: object) -> int:
 
 
 def with_mass(kind: str, mass: float, steps: int) -> Callable[[int], float]:
-    """The schedule of one of the paper's shapes whose teacher-forcing mass over ``steps`` is ``mass``.
+    """The schedule of one of the paper's shapes with teacher-forcing mass ``mass`` over ``steps``.
 
     ``kind`` is ``"linear"`` (k = 1, eps_min = 0: the slope c is found),
     ``"exponential"`` (k is found) or ``"inverse sigmoid"`` (k is found), by bisection on

@@ -89,8 +89,9 @@ def masked_sequence_loss(
     """
     logits, targets = check_tensor("logits", logits), check_tensor("targets", targets)
     if logits.dim() != 3 or targets.shape != logits.shape[:2] or targets.dtype != torch.long:
-        raise ValueError(f"targets: expected a torch.int64 tensor of shape {tuple(logits.shape[:2])}"
-                         f" (logits (N, T, V)), got {targets.dtype} of shape {tuple(targets.shape)}")
+        raise ValueError(f"targets: expected a torch.int64 tensor of shape "
+                         f"{tuple(logits.shape[:2])} (logits (N, T, V)), got {targets.dtype} "
+                         f"of shape {tuple(targets.shape)}")
     mask = targets != pad_id  # (N, T)
     if not bool(mask.any()):
         raise ValueError("targets: expected at least one token that is not padding, got none")
@@ -99,7 +100,7 @@ def masked_sequence_loss(
 
 
 class Seq2SeqRNN(nn.Module):
-    r"""Encoder and decoder Elman RNNs with their own embeddings; the encoder's state starts the decoder.
+    r"""Encoder and decoder Elman RNNs with embeddings; the encoder state starts the decoder.
 
     .. math:: h^{enc}_s = \tanh(W^{e}_{xh} e(x_s) + W^{e}_{hh} h^{enc}_{s-1} + b^{e}_h),\quad
        h^{dec}_0 = h^{enc}_{S_n},\quad

@@ -37,8 +37,8 @@ def sine_forecast(
     Args:
         context: (M, t) values at times 0..t-1, t >= 3.
         steps: how many values to forecast, at times t..t+steps-1.
-        period_range: (lo, hi), the periods to search; ``grid_size`` frequencies evenly
-            spaced in :math:`2\pi/\text{period}`.
+        period_range: (lo, hi), the periods to search.
+        grid_size: how many angular frequencies 2 pi / period to try, evenly spaced.
 
     Returns:
         (M, steps) float64: the fitted sine at the next ``steps`` times.
@@ -46,9 +46,9 @@ def sine_forecast(
     Example:
         >>> tau = torch.arange(12, dtype=torch.float64)
         >>> wave = (0.8 * torch.sin(2 * math.pi * tau / 15 + 1.0)).unsqueeze(0)  # (1, 12)
-        >>> future = 0.8 * torch.sin(2 * math.pi * torch.arange(12, 15) / 15 + 1.0)
-        >>> bool(torch.allclose(sine_forecast(wave, 3, period_range=(14.0, 16.0)), future,
-        ...                     atol=1e-6))
+        >>> future = 0.8 * torch.sin(2 * math.pi * torch.arange(12, 15.0).double() / 15 + 1.0)
+        >>> forecast = sine_forecast(wave, 3, period_range=(14.0, 16.0), grid_size=3)  # 15 is
+        >>> bool(torch.allclose(forecast, future, atol=0.05))  # near the middle of the grid
         True
     """
     context = check_tensor("context", context)

@@ -99,7 +99,6 @@ class StackedElman(nn.Module):
         if x.dim() != 4 or K != self.size or H_in != self.input_size or L < 1:
             raise ValueError(f"x: expected shape (K={self.size}, N, L >= 1, "
                              f"H_in={self.input_size}), got {tuple(x.shape)}")
-        K, N = x.shape[:2]
         xp = torch.einsum("knli,khi->lknh", x, self.W_xh) + self.b_h.unsqueeze(1)  # (L, K, N, H)
         h = h_0
         hs = []
@@ -209,7 +208,9 @@ class StackedCharRNNSteps(nn.Module, _Member):
                           self.W_hy.transpose(1, 2))  # (K, N..., V)
         return z.reshape(*h.shape[:-1], self.vocab_size)
 
-    def step(self, ids_t: torch.Tensor, h: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(
+        self, ids_t: torch.Tensor, h: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One step: ids_t (K, N), h (K, N, H) or None -> logits (K, N, V), h_t (K, N, H)."""
         h = self.rnn.step(self.embed(ids_t), h)
         return self.readout(h), h
@@ -243,7 +244,10 @@ class StackedCharRNNSteps(nn.Module, _Member):
     @torch.no_grad()
     def sample(self, prompt: torch.Tensor, steps: int, temperature: float = 1.0, *,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """Each copy reads ``prompt`` (N, P) and samples ``steps`` ids at ``temperature``: (K, N, steps)."""
+        """Each copy reads ``prompt`` (N, P), then samples ``steps`` ids at ``temperature``.
+
+        Output: (K, N, steps).
+        """
         logits, h = self(prompt.expand(self.size, -1, -1))  # (K, N, P, V)
         z, out = logits[:, :, -1], []
         for _ in range(steps):
@@ -274,7 +278,8 @@ class MemberwiseAdam(torch.optim.Optimizer):
     ``clip_grad_norm_`` does to one model alone; a global clip would couple the copies), then
 
     .. math:: m \leftarrow \beta_1 m + (1-\beta_1) g,\quad v \leftarrow \beta_2 v + (1-\beta_2) g^2,
-       \quad \theta \leftarrow \theta - \eta_k \frac{m / (1-\beta_1^i)}{\sqrt{v / (1-\beta_2^i)} + \varepsilon}
+       \quad \theta \leftarrow \theta
+       - \eta_k \frac{m / (1-\beta_1^i)}{\sqrt{v / (1-\beta_2^i)} + \varepsilon}
 
     which is ``torch.optim.Adam`` with lr = ``lr[k]`` (checked in the tests).
 
@@ -284,8 +289,15 @@ class MemberwiseAdam(torch.optim.Optimizer):
         clip_norm: per-copy gradient-norm clip, or None.
     """
 
-    def __init__(self, params: object, lr: torch.Tensor, *, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, clip_norm: float | None = None) -> None:
+    def __init__(
+        self,
+        params: object,
+        lr: torch.Tensor,
+        *,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        clip_norm: float | None = None,
+    ) -> None:
         lr = check_tensor("lr", lr)
         if lr.dim() != 1 or not bool((lr > 0).all()):
             raise ValueError(f"lr: expected a (K,) tensor of positive rates, got {lr!r:.80}")

@@ -80,9 +80,11 @@ def mix(
 ) -> torch.Tensor:
     """Per sequence, the truth with probability epsilon, else the prediction (scheduled sampling).
 
-    A coin c_n ~ Bernoulli(epsilon) is flipped for each of the N sequences, and the next
-    input is c_n * truth_n + (1 - c_n) * prediction_n. epsilon = 1 is teacher forcing,
-    epsilon = 0 free running. Gradients flow through the chosen predictions.
+    A coin c_{n,t} ~ Bernoulli(epsilon) is flipped for each of the N sequences at every call
+    (one call per step t), and the next input is c_{n,t} * truth_n + (1 - c_{n,t}) *
+    prediction_n. epsilon = 1 is teacher forcing, epsilon = 0 free running. Gradients flow
+    through the chosen predictions (the differentiable variant; detach ``prediction`` for
+    the gradient-free one, see :func:`rnncourse.scheduled_sampling.stacked_unroll`).
 
     Inputs: ``truth`` and ``prediction`` (N, ...) of the same shape. Output: (N, ...).
 
