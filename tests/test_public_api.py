@@ -134,7 +134,8 @@ PUBLIC_API = {
         "teacher_forcing_mass", "token_scheduled_sampling_loss", "with_mass",
     ),
     "rnncourse.seq2seq": (
-        "BOS", "EOS", "PAD", "ReversalBatch", "Seq2SeqRNN", "masked_sequence_loss", "reversal_batch",
+        "BOS", "EOS", "PAD", "ReversalBatch", "Seq2SeqRNN", "masked_sequence_loss",
+        "reversal_batch",
     ),
     "rnncourse.shakespeare": (
         "TRAIN_FRACTION", "ShakespeareSplit", "load_shakespeare", "shakespeare_text",
