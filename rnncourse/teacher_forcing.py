@@ -14,8 +14,10 @@ step its next input is either the ground truth or its own previous prediction:
 All three are trained with backpropagation through time through the hidden states; they
 differ only in what enters each step. :func:`unroll` runs any of them for training with the
 course's one decoding loop (:func:`rnncourse.decoding.generate`), and
-:func:`horizon_errors` measures the cost of exposure bias: the error of free-running
-generation against the horizon, beside the one-step (teacher-forced) error.
+:func:`horizon_errors` measures the error of free-running generation against the horizon,
+beside the one-step (teacher-forced) error. The gap between them is compounding error,
+not all of it exposure bias: chapter 5 separates the two with a sine-fit oracle
+(:mod:`rnncourse.sine_oracle`).
 
 References: R. J. Williams and D. Zipser, "A learning algorithm for continually running
 fully recurrent neural networks", Neural Computation 1 (1989) (teacher forcing);
