@@ -19,6 +19,16 @@ inverse sigmoid    :math:`k / (k + \exp(i / k))`                     k >= 1
 
 Each function takes the step i and returns a float in [0, 1]; every schedule is
 non-increasing in i. Use ``functools.partial`` to fix the parameters.
+
+Schedules of different shapes feed different amounts of truth in total, which confounds a
+comparison of shapes: :func:`teacher_forcing_mass` measures that amount and
+:func:`with_mass` gives each shape the same. Scheduled sampling itself, for K stacked
+copies (:mod:`rnncourse.stacked_rnn`) each with its own epsilon: :func:`stacked_unroll` on
+real values, feeding back the prediction with or without its gradient (the differentiable
+variant is closer to K. Goyal, C. Dyer and T. Berg-Kirkpatrick, "Differentiable scheduled
+sampling for credit assignment", ACL 2017, than to the paper), and
+:func:`token_scheduled_sampling_loss`, the paper's algorithm on tokens (sampled tokens, no
+gradient through them).
 """
 
 from __future__ import annotations
