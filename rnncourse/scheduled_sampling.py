@@ -197,21 +197,26 @@ def stacked_unroll(
     (``y.detach()``: the fed-back input is treated as data, as a sampled token is in
     Bengio et al., 2015). epsilon = 1 is teacher forcing, 0 free running.
 
-    Inputs: ``series`` (N, L, 1), the same waves for every copy; ``epsilon`` (K,) in [0, 1];
-    ``detach`` (K,) bool. Output: predictions y_1..y_{L-1}, (K, N, L-1, 1).
+    Inputs: ``series`` (N, L, 1), the same waves for every copy, or (K, N, L, 1), copy k's
+    own waves; ``epsilon`` (K,) in [0, 1]; ``detach`` (K,) bool.
+    Output: predictions y_1..y_{L-1}, (K, N, L-1, 1).
     """
+    K = model.size
     series = check_tensor("series", series)
-    if series.dim() != 3 or series.shape[2] != 1 or not 1 <= warmup < series.shape[1]:
-        raise ValueError(f"series: expected shape (N, L, 1) with L > warmup = {warmup}, "
-                         f"got {tuple(series.shape)}")
-    K, (N, L, _) = model.size, series.shape
+    if series.dim() == 3:
+        series = series.expand(K, -1, -1, -1)  # (K, N, L, 1): every copy on the same waves
+    if (series.dim() != 4 or series.shape[0] != K or series.shape[3] != 1
+            or not 1 <= warmup < series.shape[2]):
+        raise ValueError(f"series: expected shape (N, L, 1) or (K={K}, N, L, 1) with "
+                         f"L > warmup = {warmup}, got {tuple(series.shape)}")
+    _, N, L, _ = series.shape
     epsilon, detach = _check_members(epsilon, detach, K)
-    y, h = model(series[:, :warmup].expand(K, -1, -1, -1))  # (K, N, C, 1): the warm-up, true
+    y, h = model(series[:, :, :warmup])  # (K, N, C, 1): the warm-up, true
     outputs, y_t = [y], y[:, :, -1]  # y_t (K, N, 1): the prediction of x_{C+1}
     for t in range(warmup, L - 1):
         fed = torch.where(detach.reshape(K, 1, 1), y_t.detach(), y_t)  # (K, N, 1)
         coin = torch.rand(K, N, 1, generator=generator) < epsilon.reshape(K, 1, 1)  # c_{n,t}
-        x_t = torch.where(coin, series[:, t].expand(K, -1, -1), fed)  # (K, N, 1)
+        x_t = torch.where(coin, series[:, :, t], fed)  # (K, N, 1)
         y_t, h = model.step(x_t, h)  # (K, N, 1), (K, N, H)
         outputs.append(y_t.unsqueeze(2))
     return torch.cat(outputs, dim=2)  # (K, N, L-1, 1)

@@ -180,3 +180,13 @@ def test_stacked_bad_input_raises():
     with pytest.raises(ValueError, match="series: expected shape"):
         stacked_unroll(stack, series, warmup=6, epsilon=torch.ones(3),
                        detach=torch.zeros(3, dtype=torch.bool))
+
+
+def test_stacked_unroll_takes_each_copys_own_waves():
+    """series (K, N, L, 1): copy k on its own waves equals copy k on shared waves series[k]."""
+    _, stack = _stack()
+    own = torch.randn(3, 4, 9, 1, dtype=torch.float64)
+    flags = {"epsilon": torch.ones(3), "detach": torch.zeros(3, dtype=torch.bool)}
+    got = stacked_unroll(stack, own, warmup=3, **flags)
+    for k in range(3):
+        torch.testing.assert_close(got[k], stacked_unroll(stack, own[k], warmup=3, **flags)[k])
