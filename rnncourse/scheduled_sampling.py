@@ -250,19 +250,23 @@ def token_scheduled_sampling_loss(
     gradient flows through the choice, only through the hidden states (BPTT), as in the
     paper. epsilon = 1 is the teacher-forced loss of ``CharRNN.loss``.
 
-    Inputs: ``ids`` (N, W + 1) int64, the same windows for every copy; ``epsilon`` (K,).
+    Inputs: ``ids`` (N, W + 1) int64, the same windows for every copy, or (K, N, W + 1),
+    copy k's own windows; ``epsilon`` (K,).
     Output: (K,), each copy's mean cross-entropy in nats; train on its sum.
     """
+    K = model.size
     ids = check_tensor("ids", ids)
-    if ids.dtype != torch.long or ids.dim() != 2 or ids.shape[1] < 2:
-        raise ValueError(f"ids: expected a (N, W + 1) torch.int64 tensor with W >= 1, got "
-                         f"{ids.dtype} of shape {tuple(ids.shape)}")
-    K, (N, W1) = model.size, ids.shape
+    if ids.dim() == 2:
+        ids = ids.expand(K, -1, -1)  # (K, N, W + 1): every copy on the same windows
+    if ids.dtype != torch.long or ids.dim() != 3 or ids.shape[0] != K or ids.shape[2] < 2:
+        raise ValueError(f"ids: expected a (N, W + 1) or (K={K}, N, W + 1) torch.int64 tensor "
+                         f"with W >= 1, got {ids.dtype} of shape {tuple(ids.shape)}")
+    _, N, W1 = ids.shape
     epsilon, _ = _check_members(epsilon, torch.zeros(K, dtype=torch.bool), K)
-    x_t, h, losses = ids[:, 0].expand(K, -1), None, []
+    x_t, h, losses = ids[:, :, 0], None, []
     for t in range(W1 - 1):
         logits, h = model.step(x_t, h)  # (K, N, V), (K, N, H)
-        target = ids[:, t + 1].expand(K, -1)  # (K, N)
+        target = ids[:, :, t + 1]  # (K, N)
         losses.append(F.cross_entropy(logits.transpose(1, 2), target, reduction="none"))  # (K, N)
         if t + 2 < W1:  # choose the next input
             with torch.no_grad():

@@ -190,3 +190,14 @@ def test_stacked_unroll_takes_each_copys_own_waves():
     got = stacked_unroll(stack, own, warmup=3, **flags)
     for k in range(3):
         torch.testing.assert_close(got[k], stacked_unroll(stack, own[k], warmup=3, **flags)[k])
+
+
+def test_token_loss_takes_each_copys_own_windows():
+    """ids (K, N, W + 1): copy k's loss is its teacher-forced loss on its own windows."""
+    torch.manual_seed(0)
+    models = [CharRNN(6, 8, 4) for _ in range(2)]
+    stack = StackedCharRNNSteps(models)
+    ids = torch.randint(0, 6, (2, 5, 9))
+    got = token_scheduled_sampling_loss(stack, ids, torch.ones(2))
+    for k, m in enumerate(models):
+        assert got[k].item() == pytest.approx(m.loss(ids[k]).item(), rel=1e-5)
