@@ -16,6 +16,9 @@ an output into the next input:
 * for logits over a vocabulary, :func:`greedy` takes the argmax and :func:`sample` draws from
   softmax(y_t / T) at temperature T (T -> 0 approaches greedy, T = 1 is the model's own
   distribution, T > 1 flattens it); :func:`token_chooser` picks one of them from T;
+* :func:`top_k_filter` and :func:`top_p_filter` cut the tail of the distribution before
+  sampling (top-k: the k most probable tokens; top-p or nucleus: the smallest set whose
+  probability reaches p); :func:`token_chooser` takes them as ``top_k`` / ``top_p``;
 * for a model that predicts a real value, the prediction itself (the default, identity).
 
 The model is any module called as ``model(x, h) -> (outputs, h_n)`` with time in dim 1:
@@ -23,7 +26,8 @@ The model is any module called as ``model(x, h) -> (outputs, h_n)`` with time in
 
 References: A. Graves, "Generating sequences with recurrent neural networks" (2013);
 A. Holtzman et al., "The curious case of neural text degeneration", ICLR 2020 (temperature,
-greedy repetition).
+greedy repetition, nucleus sampling); A. Fan, M. Lewis and Y. Dauphin, "Hierarchical neural
+story generation", ACL 2018 (top-k sampling).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from torch import nn
 
 from rnncourse._validation import check_int, check_tensor
 
-__all__ = ["generate", "greedy", "sample", "token_chooser"]
+__all__ = ["generate", "greedy", "sample", "token_chooser", "top_k_filter", "top_p_filter"]
 
 Chooser = Callable[[torch.Tensor, int], torch.Tensor]
 
@@ -82,14 +86,73 @@ def sample(
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # (N,)
 
 
-def token_chooser(temperature: float, *, generator: torch.Generator | None = None) -> Chooser:
-    """A ``choose`` for :func:`generate`: greedy when ``temperature == 0``, else :func:`sample`."""
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the k largest logits of each row, set the rest to -inf. (N, V) -> (N, V).
+
+    Sampling from softmax of the result draws among the k most probable tokens only, with
+    their probabilities renormalised (ties at the k-th value are all kept).
+
+    Example:
+        >>> top_k_filter(torch.tensor([[1.0, 3.0, 2.0]]), 2).tolist()
+        [[-inf, 3.0, 2.0]]
+    """
+    logits = _check_logits(logits)
+    check_int("k", k)
+    kth = logits.topk(min(k, logits.shape[-1]), dim=-1).values[:, -1:]  # (N, 1)
+    return logits.masked_fill(logits < kth, -math.inf)
+
+
+def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
+    r"""Nucleus filtering: keep the fewest most probable tokens whose probability reaches p.
+
+    Tokens are sorted by probability; a token is kept when the probability of the tokens
+    before it is still below p, so the most probable token is always kept. (N, V) -> (N, V),
+    the dropped logits set to -inf.
+
+    Example:
+        >>> z = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+        >>> torch.isfinite(top_p_filter(z, 0.75)).tolist()
+        [[True, True, False, False]]
+    """
+    logits = _check_logits(logits)
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0 < p <= 1:
+        raise ValueError(f"p: expected a number in (0, 1], got {p!r}")
+    probs, order = torch.softmax(logits, dim=-1).sort(dim=-1, descending=True)  # (N, V)
+    before = probs.cumsum(dim=-1) - probs  # (N, V): the mass of the more probable tokens
+    keep_sorted = before < p  # (N, V)
+    keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)  # back to vocab order
+    return logits.masked_fill(~keep, -math.inf)
+
+
+def token_chooser(
+    temperature: float,
+    *,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Chooser:
+    """A ``choose`` for :func:`generate`: greedy when ``temperature == 0``, else :func:`sample`.
+
+    With ``top_k`` and/or ``top_p`` the logits are filtered (:func:`top_k_filter`,
+    :func:`top_p_filter`, after dividing by the temperature) before sampling.
+    """
     if (not isinstance(temperature, int | float) or not math.isfinite(temperature)
             or temperature < 0):
         raise ValueError(f"temperature: expected a finite number >= 0, got {temperature!r}")
     if temperature == 0:
         return lambda logits, _k: greedy(logits)
-    return lambda logits, _k: sample(logits, temperature, generator=generator)
+
+    def choose(logits: torch.Tensor, _k: int) -> torch.Tensor:
+        z = _check_logits(logits) / temperature
+        if top_k is not None:
+            z = top_k_filter(z, top_k)
+        if top_p is not None:
+            z = top_p_filter(z, top_p)
+        return sample(z, 1.0, generator=generator)
+
+    if top_k is None and top_p is None:  # the old path: the same draws as before
+        return lambda logits, _k: sample(logits, temperature, generator=generator)
+    return choose
 
 
 def _identity(y_t: torch.Tensor, _k: int) -> torch.Tensor:

@@ -14,8 +14,10 @@ step its next input is either the ground truth or its own previous prediction:
 All three are trained with backpropagation through time through the hidden states; they
 differ only in what enters each step. :func:`unroll` runs any of them for training with the
 course's one decoding loop (:func:`rnncourse.decoding.generate`), and
-:func:`horizon_errors` measures the cost of exposure bias: the error of free-running
-generation against the horizon, beside the one-step (teacher-forced) error.
+:func:`horizon_errors` measures the error of free-running generation against the horizon,
+beside the one-step (teacher-forced) error. The gap between them is compounding error,
+not all of it exposure bias: chapter 5 separates the two with a sine-fit oracle
+(:mod:`rnncourse.sine_oracle`).
 
 References: R. J. Williams and D. Zipser, "A learning algorithm for continually running
 fully recurrent neural networks", Neural Computation 1 (1989) (teacher forcing);
@@ -80,9 +82,11 @@ def mix(
 ) -> torch.Tensor:
     """Per sequence, the truth with probability epsilon, else the prediction (scheduled sampling).
 
-    A coin c_n ~ Bernoulli(epsilon) is flipped for each of the N sequences, and the next
-    input is c_n * truth_n + (1 - c_n) * prediction_n. epsilon = 1 is teacher forcing,
-    epsilon = 0 free running. Gradients flow through the chosen predictions.
+    A coin c_{n,t} ~ Bernoulli(epsilon) is flipped for each of the N sequences at every call
+    (one call per step t), and the next input is c_{n,t} * truth_n + (1 - c_{n,t}) *
+    prediction_n. epsilon = 1 is teacher forcing, epsilon = 0 free running. Gradients flow
+    through the chosen predictions (the differentiable variant; detach ``prediction`` for
+    the gradient-free one, see :func:`rnncourse.scheduled_sampling.stacked_unroll`).
 
     Inputs: ``truth`` and ``prediction`` (N, ...) of the same shape. Output: (N, ...).
 

@@ -74,6 +74,7 @@ WRONG_KINDS = {
     ),
     ("04_bptt", "q4"): ("clip_gradients", "(out[0], [out[1]])", "must be a number"),
     ("05_teacher_forcing", "q2"): ("exponential_schedule", "str(out)", "must be a number"),
+    ("05_teacher_forcing", "q5"): ("masked_nll", "str(float(out))", "must be a number"),
     ("06_sequence_classification", "q4"): ("readout_for", "[out]", "must be a string"),
 }
 

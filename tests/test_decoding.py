@@ -129,3 +129,33 @@ def test_generate_rejects_bad_input():
         generate(model, torch.zeros(2, 3, 1), -1)
     with pytest.raises(ValueError, match=r"prompt: expected a torch.Tensor, got list"):
         generate(model, [[0.0]], 1)
+
+
+def test_top_k_keeps_the_k_most_probable():
+    from rnncourse.decoding import top_k_filter
+
+    z = torch.tensor([[0.1, 3.0, -1.0, 2.0], [5.0, 4.0, 3.0, 2.0]])
+    kept = torch.isfinite(top_k_filter(z, 2))
+    assert kept.tolist() == [[False, True, False, True], [True, True, False, False]]
+    assert torch.isfinite(top_k_filter(z, 10)).all()
+
+
+def test_top_p_keeps_the_smallest_set_reaching_p():
+    from rnncourse.decoding import top_p_filter
+
+    z = torch.log(torch.tensor([[0.1, 0.5, 0.15, 0.25]]))
+    assert torch.isfinite(top_p_filter(z, 0.5)).tolist() == [[False, True, False, False]]
+    assert torch.isfinite(top_p_filter(z, 0.6)).tolist() == [[False, True, False, True]]
+    assert torch.isfinite(top_p_filter(z, 1.0)).all()
+    with pytest.raises(ValueError, match="p: expected a number in"):
+        top_p_filter(z, 0.0)
+
+
+def test_token_chooser_with_top_k_samples_only_kept_tokens():
+    from rnncourse.decoding import token_chooser
+
+    choose = token_chooser(1.0, top_k=2, generator=torch.Generator().manual_seed(0))
+    z = torch.tensor([[1.0, 0.9, 0.8, 0.7]]).expand(500, -1)
+    assert set(choose(z, 0).tolist()) == {0, 1}
+    nucleus = token_chooser(1.0, top_p=0.3, generator=torch.Generator().manual_seed(0))
+    assert set(nucleus(z, 0).tolist()) == {0, 1}

@@ -22,6 +22,7 @@ PUBLIC_API = {
         "noisy_sines", "progress_enabled", "seed_everything", "subplots", "train",
     ),
     "rnncourse.autocorrelation": ("autocorrelation",),
+    "rnncourse.beam_search": ("beam_search", "greedy_search"),
     "rnncourse.bench": (
         "CONTENDERS", "BenchResult", "allocated_bytes", "contenders", "count_ops", "main",
         "rnn_flops", "run_benchmark", "time_interleaved",
@@ -46,7 +47,9 @@ PUBLIC_API = {
     ),
     "rnncourse.classifier": ("SequenceClassifier",),
     "rnncourse.data": ("CharVocab", "ar_process", "load_corpus", "make_corpus", "noisy_sines"),
-    "rnncourse.decoding": ("generate", "greedy", "sample", "token_chooser"),
+    "rnncourse.decoding": (
+        "generate", "greedy", "sample", "token_chooser", "top_k_filter", "top_p_filter",
+    ),
     "rnncourse.delay_task": (
         "N_DISTRACTORS", "N_KEYS", "DelayBatch", "DelayClassifier", "DelayResult", "delay_accuracy",
         "delay_batch", "key_gradient_norm", "train_delay",
@@ -124,12 +127,24 @@ PUBLIC_API = {
     ),
     "rnncourse.random_windows": ("random_window_loss", "random_windows"),
     "rnncourse.recurrent_init": ("RECURRENT_INITS", "init_recurrent"),
+    "rnncourse.regime_comparison": ("Regime", "RegimeGrid", "SeedSpread", "separated"),
     "rnncourse.reproducibility": ("seed_everything",),
-    "rnncourse.scheduled_sampling": ("exponential_decay", "inverse_sigmoid_decay", "linear_decay"),
+    "rnncourse.scheduled_sampling": (
+        "exponential_decay", "inverse_sigmoid_decay", "linear_decay", "stacked_unroll",
+        "teacher_forcing_mass", "token_scheduled_sampling_loss", "with_mass",
+    ),
+    "rnncourse.seq2seq": (
+        "BOS", "EOS", "PAD", "ReversalBatch", "Seq2SeqRNN", "masked_sequence_loss",
+        "reversal_batch",
+    ),
     "rnncourse.shakespeare": (
         "TRAIN_FRACTION", "ShakespeareSplit", "load_shakespeare", "shakespeare_text",
     ),
+    "rnncourse.sine_oracle": ("sine_forecast",),
     "rnncourse.stacked_char_rnn": ("StackedCharRNN",),
+    "rnncourse.stacked_rnn": (
+        "MemberwiseAdam", "StackedCharRNNSteps", "StackedElman", "StackedNextValueRNN",
+    ),
     "rnncourse.stacked_training": ("stack_accuracy", "train_stack"),
     "rnncourse.step_readout": ("StepReadout",),
     "rnncourse.teacher_forcing": (
