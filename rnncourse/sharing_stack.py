@@ -17,6 +17,10 @@ pulled towards their mean by the *soft-tying penalty*
 theta_bar the mean of the copies (:meth:`SharingStack.tying_penalty`); a loss
 ``task_loss + lam * Omega`` goes from unshared (lam = 0) to shared (lam -> infinity).
 
+Why not :class:`rnncourse.ensemble.StackedModels`: that runs copies of *one* architecture on
+*the same* inputs; here the members differ in what they share, each reads its own training
+set, and each has its own learning rate.
+
 Why one batch: small recurrent models spend their time in Python overhead per step, not in
 arithmetic, so K models run one after another cost K times that overhead. Here the K
 members' weights are stacked along a leading axis and one loop over steps runs them all,
@@ -191,6 +195,9 @@ class SharingStack(nn.Module):
         """Every member's states h_1..h_L: (K, N, L, H)."""
         x = check_tensor("x", x)
         K, N, L, _ = check_shape("x", x, (self.size, "N", "L", self.input_size))
+        if x.dtype != self.W_xh.dtype:
+            raise ValueError(f"x: expected dtype {self.W_xh.dtype} (the weights' dtype), "
+                             f"got {x.dtype}")
         if not 1 <= L <= self.max_length:
             raise ValueError(f"x: expected a sequence of length 1 <= L <= max_length = "
                              f"{self.max_length}, got L = {L}")

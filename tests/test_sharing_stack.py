@@ -135,6 +135,8 @@ def test_member_adam_equals_torch_adam_per_member():
      "x: expected a sequence of length 1 <= L <= max_length = 5, got L = 6"),
     (lambda: SharingStack(3, 4, 2, 5, [SHARED], seeds=[0])(torch.zeros(2, 2, 4, 3)),
      "x: expected shape"),
+    (lambda: SharingStack(3, 4, 2, 5, [SHARED], seeds=[0])(torch.zeros(1, 2, 4, 3).double()),
+     "x: expected dtype torch.float32 (the weights' dtype), got torch.float64"),
     (lambda: SharingStack(3, 4, 2, 5, [SHARED], seeds=[0]).member_rnn(1),
      "k: expected an int in [0, 0], got 1"),
     (lambda: MemberAdam([nn.Parameter(torch.zeros(2, 3))], torch.tensor([1e-3, -1.0])),
