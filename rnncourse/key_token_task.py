@@ -6,7 +6,8 @@ learn to recognise the key separately at every position, a shared one learns it 
 
 A sequence of ``length`` tokens holds random *distractor* tokens (ids ``0 .. D-1``) and,
 at one position p (1-based), a *key*: token ``D`` (key A, label 0) or ``D + 1`` (key B,
-label 1). The label of the sequence is which key it holds. Read left to right, the
+label 1). The label of the sequence is which key it holds (or, with ``flip_from``, the
+opposite from a given position on). Read left to right, the
 per-step target is "no key yet" (class 0) before p and ``1 + label`` from p on, so a
 model is told at every step what it should remember; the sequence label is its
 prediction at the last step. Positions are drawn by the caller, which is how a training
@@ -69,14 +70,20 @@ def key_token_batch(
     *,
     n_distractors: int = N_DISTRACTORS,
     generator: torch.Generator | None = None,
+    flip_from: int | None = None,
 ) -> KeyTokenBatch:
     """One sequence per entry of ``position``, with a random key (A or B) at that position.
+
+    With ``flip_from`` = q, the keys mean the opposite from position q on (key A is label 1,
+    key B label 0 when p >= q): a rule that depends on position, which a network with
+    weights per step can learn directly and a shared one only by keeping track of time.
 
     Args:
         position: (N,) int64, the key's position in each sequence, each in 1..``length``.
         length: L, the number of tokens per sequence.
         n_distractors: D, the number of distractor token types (ids 0..D-1).
         generator: a ``torch.Generator`` for the distractors and labels.
+        flip_from: q in 1..``length``, or None (default: the keys mean the same everywhere).
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
@@ -94,10 +101,13 @@ def key_token_batch(
         raise ValueError(f"position: expected values in 1..{length} (the sequence length), "
                          f"got values in {int(position.min())}..{int(position.max())}")
     check_int("n_distractors", n_distractors)
+    if flip_from is not None and (check_int("flip_from", flip_from) > length):
+        raise ValueError(f"flip_from: expected a position in 1..{length} or None, got {flip_from}")
     N = len(position)
     tokens = torch.randint(0, n_distractors, (N, length), generator=generator)  # (N, L)
     label = torch.randint(0, 2, (N,), generator=generator)  # (N,)
-    tokens[torch.arange(N), position - 1] = n_distractors + label
+    key = label if flip_from is None else label ^ (position >= flip_from).long()  # 0 = A, 1 = B
+    tokens[torch.arange(N), position - 1] = n_distractors + key
     steps = torch.arange(1, length + 1)  # (L,): 1-based step numbers
     seen = steps[None, :] >= position[:, None]  # (N, L): has the key appeared by step t?
     targets = torch.where(seen, 1 + label[:, None], 0)  # (N, L)

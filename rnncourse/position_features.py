@@ -8,6 +8,7 @@ x~_t = [x_t; f(t)] with one of
     sinusoidal encoding   f(t)_{2i} = sin(t / base^{2i/F}),  f(t)_{2i+1} = cos(t / base^{2i/F})
     normalised position   f(t) = t / T
     known period P        f(t) = [sin(2 pi t / P), cos(2 pi t / P)]
+    learned embedding     f(t) = one_hot(t), read by a learned matrix: W_xh f(t) = E[t]
 
 Every function takes the step numbers ``t`` explicitly (a 1-D tensor, e.g.
 ``torch.arange(1, L + 1)`` or absolute timestamps) and returns (L, F) float features;
@@ -27,6 +28,7 @@ from rnncourse._validation import check_int, check_shape
 
 __all__ = [
     "normalised_position",
+    "one_hot_position",
     "periodic_features",
     "sinusoidal_encoding",
     "with_position_features",
@@ -105,6 +107,31 @@ def periodic_features(t: torch.Tensor, period: float) -> torch.Tensor:
         raise ValueError(f"period: expected a positive number, got {period!r}")
     angle = 2 * math.pi * t / period  # (L,)
     return torch.stack([torch.sin(angle), torch.cos(angle)], dim=1)  # (L, 2)
+
+
+def one_hot_position(t: torch.Tensor, max_length: int) -> torch.Tensor:
+    """Position t in 1..T_max as a one-hot row: the input of a *learned* position embedding.
+
+    A learned embedding is a table E with one trained row per position; feeding one_hot(t)
+    into a layer that multiplies it by a learned matrix W gives W one_hot(t) = column t of
+    W, the same thing. Like the weights of an unshared RNN, row t is trained only by
+    sequences that reach step t, and there is no row at all past ``max_length``.
+
+    Returns:
+        (L, T_max) float, row i holding a 1 in column t_i - 1.
+
+    Example:
+        >>> one_hot_position(torch.tensor([1, 3]), 3).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    check_shape("t", t, ("L",))
+    check_int("max_length", max_length)
+    if t.is_floating_point() or t.dtype == torch.bool:
+        raise ValueError(f"t: expected integer positions, got dtype {t.dtype}")
+    if len(t) and (t.min() < 1 or t.max() > max_length):
+        raise ValueError(f"t: expected positions in 1..{max_length} (a learned table has no row "
+                         f"past max_length), got values in {int(t.min())}..{int(t.max())}")
+    return torch.nn.functional.one_hot(t.long() - 1, max_length).to(torch.get_default_dtype())
 
 
 def with_position_features(x: torch.Tensor, features: torch.Tensor) -> torch.Tensor:

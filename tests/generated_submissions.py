@@ -62,6 +62,7 @@ WRONG_KINDS = {
         "tuple(float(v) for v in out)",
         "must be an int",
     ),
+    ("02_weight_sharing", "q5"): ("tying_penalty", "dict(enumerate(out))", "must return a tuple"),
     ("03_concat_split", "q1"): ("split_matrix", "dict(enumerate(out))", "must return a tuple"),
     ("03_concat_split", "q2"): ("torch_to_keras", "dict(enumerate(out))", "must return a tuple"),
     ("03_concat_split", "q5"): ("keras_to_torch", "dict(enumerate(out))", "must return a tuple"),

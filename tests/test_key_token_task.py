@@ -60,6 +60,18 @@ def test_same_generator_seed_same_batch():
     assert torch.equal(a.label, b.label)
 
 
+def test_flip_from_swaps_the_keys_meaning_from_that_position_on():
+    """With flip_from = q the label is the key's id before q and the other one from q on."""
+    position = torch.arange(1, 11).repeat(5)
+    batch = key_token_batch(position, 10, generator=torch.Generator().manual_seed(3), flip_from=6)
+    key = batch.tokens[torch.arange(50), position - 1] - 6  # 0 = A, 1 = B
+    flipped = position >= 6
+    assert torch.equal(batch.label, torch.where(flipped, 1 - key, key))
+    assert torch.equal(batch.targets[:, -1], 1 + batch.label)
+    same = key_token_batch(position, 10, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(same.label, batch.label)  # the same draws; only the key tokens differ
+
+
 def test_skewed_positions_follow_the_exponential_weights():
     """Empirical frequencies match exp(-(p-1)/scale), normalised, within sampling error."""
     p = skewed_positions(200_000, 30, 5.0, generator=torch.Generator().manual_seed(0))
@@ -93,6 +105,8 @@ def test_accuracy_by_position_averages_within_each_position():
         (lambda: key_token_batch(torch.tensor([1]), 0), "length: expected a positive int, got 0"),
         (lambda: key_token_batch(torch.tensor([1]), 5, n_distractors=0),
          "n_distractors: expected a positive int, got 0"),
+        (lambda: key_token_batch(torch.tensor([1]), 5, flip_from=6),
+         "flip_from: expected a position in 1..5 or None, got 6"),
         (lambda: skewed_positions(3, 5, 0.0), "scale: expected a positive number, got 0.0"),
         (lambda: accuracy_by_position(torch.ones(3, dtype=torch.bool),
                                       torch.ones(2, dtype=torch.long), 4),

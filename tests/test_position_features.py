@@ -9,6 +9,7 @@ import torch
 import rnncourse.position_features
 from rnncourse.position_features import (
     normalised_position,
+    one_hot_position,
     periodic_features,
     sinusoidal_encoding,
     with_position_features,
@@ -17,7 +18,8 @@ from rnncourse.position_features import (
 
 def test_public_names():
     assert rnncourse.position_features.__all__ == [
-        "normalised_position", "periodic_features", "sinusoidal_encoding", "with_position_features",
+        "normalised_position", "one_hot_position", "periodic_features", "sinusoidal_encoding",
+        "with_position_features",
     ]
 
 
@@ -53,6 +55,15 @@ def test_periodic_features_repeat_with_the_period_and_separate_phases():
     assert torch.cdist(f[:12], f[:12]).add(torch.eye(12)).min() > 0.5
 
 
+def test_one_hot_position_through_a_matrix_is_a_learned_table():
+    """W one_hot(t) is column t of W: a learned embedding with one row per position."""
+    t = torch.tensor([3, 1, 3])
+    e = one_hot_position(t, 4)  # (3, 4)
+    assert e.tolist() == [[0, 0, 1, 0], [1, 0, 0, 0], [0, 0, 1, 0]]
+    W = torch.randn(5, 4)
+    torch.testing.assert_close(e @ W.T, W[:, t - 1].T, rtol=0, atol=0)
+
+
 def test_with_position_features_concatenates_to_every_sequence():
     x = torch.randn(3, 5, 2)
     feats = torch.randn(5, 4)
@@ -74,6 +85,11 @@ def test_with_position_features_concatenates_to_every_sequence():
         (lambda: normalised_position(torch.arange(3), 0), "total: expected a positive int, got 0"),
         (lambda: periodic_features(torch.arange(3), -12),
          "period: expected a positive number, got -12"),
+        (lambda: one_hot_position(torch.tensor([1, 5]), 4),
+         ("t: expected positions in 1..4 (a learned table has no row past max_length), "
+         "got values in 1..5")),
+        (lambda: one_hot_position(torch.tensor([1.0]), 4),
+         "t: expected integer positions, got dtype torch.float32"),
         (lambda: with_position_features(torch.zeros(2, 5, 3), torch.zeros(4, 1)),
          "features: expected shape (5, F), got (4, 1)"),
         (lambda: with_position_features(torch.zeros(5, 3), torch.zeros(5, 1)),

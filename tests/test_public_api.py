@@ -123,7 +123,8 @@ PUBLIC_API = {
         "length_mask", "make_readout", "masked_max", "masked_mean", "masked_softmax",
     ),
     "rnncourse.position_features": (
-        "normalised_position", "periodic_features", "sinusoidal_encoding", "with_position_features",
+        "normalised_position", "one_hot_position", "periodic_features", "sinusoidal_encoding",
+        "with_position_features",
     ),
     "rnncourse.random_windows": ("random_window_loss", "random_windows"),
     "rnncourse.recurrent_init": ("RECURRENT_INITS", "init_recurrent"),
@@ -133,6 +134,7 @@ PUBLIC_API = {
         "exponential_decay", "inverse_sigmoid_decay", "linear_decay", "stacked_unroll",
         "teacher_forcing_mass", "token_scheduled_sampling_loss", "with_mass",
     ),
+    "rnncourse.sensor_task": ("SensorWindows", "sensor_windows"),
     "rnncourse.seq2seq": (
         "BOS", "EOS", "PAD", "ReversalBatch", "Seq2SeqRNN", "masked_sequence_loss",
         "reversal_batch",
@@ -140,13 +142,16 @@ PUBLIC_API = {
     "rnncourse.shakespeare": (
         "TRAIN_FRACTION", "ShakespeareSplit", "load_shakespeare", "shakespeare_text",
     ),
+    "rnncourse.sharing_stack": (
+        "PARTLY_SHARED", "RECURRENT_NAMES", "SHARED", "UNSHARED", "MemberAdam", "Sharing",
+        "SharingStack",
+    ),
     "rnncourse.sine_oracle": ("sine_forecast",),
     "rnncourse.stacked_char_rnn": ("StackedCharRNN",),
     "rnncourse.stacked_rnn": (
         "MemberwiseAdam", "StackedCharRNNSteps", "StackedElman", "StackedNextValueRNN",
     ),
     "rnncourse.stacked_training": ("stack_accuracy", "train_stack"),
-    "rnncourse.step_readout": ("StepReadout",),
     "rnncourse.teacher_forcing": (
         "NextValueRNN", "horizon_errors", "mix", "teacher_forced_inputs", "unroll",
     ),
