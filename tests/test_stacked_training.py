@@ -30,8 +30,9 @@ class PaddedEnd(nn.Module):
 
 
 def test_public_names():
-    """The module exports exactly its two functions."""
-    assert rnncourse.stacked_training.__all__ == ["stack_accuracy", "train_stack"]
+    """The module exports exactly its four functions."""
+    assert rnncourse.stacked_training.__all__ == [
+        "accuracy", "stack_accuracy", "train_readouts", "train_stack"]
 
 
 @pytest.mark.parametrize("readout", ["mean", "attention"])
@@ -128,3 +129,43 @@ def test_bad_arguments_of_stack_accuracy_raise_value_error():
     message = "pad_to: expected an int >= the batch's length 6, got 3"
     with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
         stack_accuracy(stack, test, pad_to=3)
+
+
+def test_accuracy_of_a_stack_a_model_and_in_chunks():
+    """accuracy: (K,) for a stack, () for one model, the same when run in sorted chunks."""
+    torch.manual_seed(0)
+    models = [SequenceClassifier(12, 4, 6, 2, readout="mean") for _ in range(3)]
+    stack = StackedModels(models)
+    test = end_evidence_task(40, (2, 9), generator=torch.Generator().manual_seed(1))
+    whole = rnncourse.stacked_training.accuracy(stack, test)
+    assert whole.shape == (3,)
+    assert torch.equal(whole, stack_accuracy(stack, test))
+    assert torch.allclose(whole, rnncourse.stacked_training.accuracy(stack, test, batch_size=7))
+    one = rnncourse.stacked_training.accuracy(models[1], test, batch_size=5)
+    assert one.shape == ()
+    assert torch.isclose(one, whole[1])
+    with pytest.raises(ValueError, match="batch_size: expected a positive int, got 0"):
+        rnncourse.stacked_training.accuracy(stack, test, batch_size=0)
+    with pytest.raises(ValueError, match=r"model: expected an nn\.Module, got str"):
+        rnncourse.stacked_training.accuracy("model", test)
+
+
+def test_on_step_sees_every_step_and_the_end():
+    """on_step is called before each step and once after the last, with the stack."""
+    seen = []
+    stack = train_stack(_task, "last", seeds=(0, 1), **SETTING,
+                        on_step=lambda s, step: seen.append((type(s).__name__, step)))
+    assert seen == [("StackedModels", k) for k in range(SETTING["steps"] + 1)]
+    assert stack.size == 2
+
+
+def test_mlp_size_builds_a_deep_averaging_network():
+    """mlp_size adds a tanh layer W_m; with recurrent=False there is no recurrence."""
+    stack = train_stack(_task, "mean", seeds=(0,), recurrent=False, mlp_size=5, **SETTING)
+    model = stack.member(0)
+    assert model.rnn is None
+    assert tuple(model.W_m.weight.shape) == (5, 4)
+    tokens, lengths = torch.tensor([[3, 4, 0]]), torch.tensor([2])
+    c = model.embedding(tokens)[0, :2].mean(0)
+    expected = model.W_o(torch.tanh(model.W_m(c)))
+    assert torch.allclose(model(tokens, lengths)[0], expected)
