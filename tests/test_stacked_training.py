@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import rnncourse.pooling
 import rnncourse.stacked_training
 from rnncourse.classification_tasks import end_evidence_task, spread_evidence_task
 from rnncourse.classifier import SequenceClassifier
@@ -169,3 +170,35 @@ def test_mlp_size_builds_a_deep_averaging_network():
     c = model.embedding(tokens)[0, :2].mean(0)
     expected = model.W_o(torch.tanh(model.W_m(c)))
     assert torch.allclose(model(tokens, lengths)[0], expected)
+
+
+def test_train_readouts_equals_one_stack_per_readout():
+    """For parameter-free readouts, each readout's copies match train_stack's, weight by weight."""
+    together = rnncourse.stacked_training.train_readouts(_task, ("last", PaddedEnd, "mean"),
+                                                          seeds=(0, 2), **SETTING)
+    assert list(together) == ["last", "PaddedEnd", "mean"]
+    for readout in ("last", PaddedEnd, "mean"):
+        alone = train_stack(_task, readout, seeds=(0, 2), **SETTING)
+        name = getattr(readout, "__name__", readout)
+        for k in range(2):
+            mine = dict(together[name].member(k).named_parameters())
+            for key, p in alone.member(k).named_parameters():
+                assert torch.allclose(mine[key], p, atol=1e-6), (name, k, key)
+    with pytest.raises(ValueError, match="readouts: expected distinct readouts"):
+        rnncourse.stacked_training.train_readouts(_task, ("last", "last"), seeds=(0,), **SETTING)
+
+
+def test_readout_choice_uses_only_its_readout():
+    """ReadoutChoice returns the chosen readout; the others get no gradient."""
+    from rnncourse.pooling import AttentionPooling, MaskedMean, ReadoutChoice
+    torch.manual_seed(0)
+    choice = ReadoutChoice({"mean": MaskedMean(), "attention": AttentionPooling(3)}, "mean")
+    states = torch.randn(2, 4, 3, requires_grad=True)
+    lengths = torch.tensor([4, 2])
+    out = choice(states, lengths)
+    assert torch.equal(out, rnncourse.pooling.masked_mean(states, lengths))
+    out.sum().backward()
+    assert all(p.grad is None or not p.grad.any()
+               for p in choice.readouts["attention"].parameters())
+    with pytest.raises(ValueError, match="choice: expected one of"):
+        ReadoutChoice({"mean": MaskedMean()}, "max")
