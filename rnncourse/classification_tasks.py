@@ -12,8 +12,13 @@ readouts run on all of them. Token id 0 is padding everywhere.
 * :func:`end_evidence_task`: the label is the last real token; the same tokens also occur
   earlier as distractors.
 * :func:`negation_task`: short sentences from a small vocabulary ("the plot was not very
-  good"); the label is the adjective's sentiment, flipped by a preceding "not"/"never".
-  A bag of words cannot represent this (it is an XOR of adjective and negator).
+  good", optionally followed by a neutral tail such as "in the end", so the adjective is not
+  always the last word); the label is the adjective's sentiment, flipped by a preceding
+  "not"/"never". A linear classifier on a bag of words cannot represent this (it is an XOR of
+  adjective and negator); an MLP on the bag can.
+* :func:`contrast_task`: "the plot was good but the ending was dull"; the label is the
+  sentiment of the clause after "but". Swapping the two clauses keeps the bag of words and
+  flips the label, so nothing that sees only the bag, linear or not, can do it.
 
 All functions take an explicit ``torch.Generator`` and are deterministic given it.
 """
@@ -30,6 +35,7 @@ from rnncourse.pooling import length_mask
 __all__ = [
     "NEGATION_VOCAB",
     "LabelledBatch",
+    "contrast_task",
     "decode_sentence",
     "end_evidence_task",
     "negation_task",
@@ -189,10 +195,13 @@ _SUBJECTS = ("the movie", "the film", "the plot", "the ending", "it")
 _VERBS = ("was", "is", "seemed")
 _INTENSIFIERS = ("very", "really", "quite")
 _OPENERS = ("honestly", "i think", "overall")
+_TAILS = ("today", "to me", "in the end")  # neutral words after the adjective
+_CONJUNCTION = "but"
 
 NEGATION_VOCAB: tuple[str, ...] = ("<pad>", *sorted(
-    {w for phrase in (*_SUBJECTS, *_VERBS, *_INTENSIFIERS, *_OPENERS) for w in phrase.split()}
-    | set(_POSITIVE) | set(_NEGATIVE) | set(_NEGATORS)
+    {w for phrase in (*_SUBJECTS, *_VERBS, *_INTENSIFIERS, *_OPENERS, *_TAILS)
+     for w in phrase.split()}
+    | set(_POSITIVE) | set(_NEGATIVE) | set(_NEGATORS) | {_CONJUNCTION}
 ))
 _INDEX = {w: i for i, w in enumerate(NEGATION_VOCAB)}
 
@@ -207,24 +216,38 @@ def _phrase_table(phrases: tuple[str, ...]) -> torch.Tensor:
 _TABLES = {"opener": _phrase_table(_OPENERS), "subject": _phrase_table(_SUBJECTS),
            "verb": _phrase_table(_VERBS), "negator": _phrase_table(_NEGATORS),
            "intensifier": _phrase_table(_INTENSIFIERS), "positive": _phrase_table(_POSITIVE),
-           "negative": _phrase_table(_NEGATIVE)}
+           "negative": _phrase_table(_NEGATIVE), "tail": _phrase_table(_TAILS)}
+
+
+def _left_align(slots: torch.Tensor) -> LabelledBatch:
+    """Move the PADs of each row of (N, S) ids to its end, keeping the words in order."""
+    order = (slots == PAD).long().sort(dim=1, stable=True).indices  # (N, S)
+    tokens = slots.gather(1, order)  # (N, S)
+    lengths = (tokens != PAD).sum(1)  # (N,)
+    return LabelledBatch(tokens[:, : int(lengths.max())], lengths, torch.zeros(0))
 
 
 def negation_task(
-    n: int, *, negation_rate: float = 0.5, generator: torch.Generator | None = None
+    n: int, *, negation_rate: float = 0.5, tail_rate: float = 0.0,
+    generator: torch.Generator | None = None,
 ) -> LabelledBatch:
-    """Sentences "[opener] subject verb [not|never] [intensifier] adjective"; label 1 = positive.
+    """Sentences "[opener] subject verb [not|never] [intensifier] adjective [tail]"; 1 = positive.
 
     The label is the adjective's sentiment, flipped when a negator is present. Half the
-    adjectives are positive; a negator appears with probability ``negation_rate``. Ids
-    index :data:`NEGATION_VOCAB`; :func:`decode_sentence` turns a row back into words.
+    adjectives are positive; a negator appears with probability ``negation_rate``, and a
+    neutral tail ("today", "to me", "in the end") with probability ``tail_rate``, so that
+    the adjective is one to four words from the end. Ids index :data:`NEGATION_VOCAB`;
+    :func:`decode_sentence` turns a row back into words. ``positions`` holds the adjective's
+    (1-based) step.
     """
     n = check_int("n", n)
-    if not 0 <= negation_rate <= 1:
-        raise ValueError(f"negation_rate: expected a number in [0, 1], got {negation_rate!r}")
-    u = torch.rand(n, 4, generator=generator)  # (N, 4)
-    opener, negated, intense, positive = (u < torch.tensor([0.3, negation_rate, 0.4, 0.5])).T
-    picks = torch.randint(0, 2**20, (n, 6), generator=generator)  # (N, 6): which word of each kind
+    for name, rate in (("negation_rate", negation_rate), ("tail_rate", tail_rate)):
+        if not 0 <= rate <= 1:
+            raise ValueError(f"{name}: expected a number in [0, 1], got {rate!r}")
+    u = torch.rand(n, 5, generator=generator)  # (N, 5)
+    opener, negated, intense, positive, tail = (
+        u < torch.tensor([0.3, negation_rate, 0.4, 0.5, tail_rate])).T
+    picks = torch.randint(0, 2**20, (n, 7), generator=generator)  # (N, 7): which word of each kind
 
     def choose(table: torch.Tensor, column: int) -> torch.Tensor:  # rows of a phrase table
         return table[picks[:, column] % len(table)]
@@ -238,18 +261,46 @@ def negation_task(
         choose(_TABLES["negator"], 3) * negated.unsqueeze(1),  # (N, 1)
         choose(_TABLES["intensifier"], 4) * intense.unsqueeze(1),  # (N, 1)
         adjective.unsqueeze(1),  # (N, 1)
+        choose(_TABLES["tail"], 6) * tail.unsqueeze(1),  # (N, 3)
     ], dim=1)
-    # move the PADs to the end of each row, keeping the words in order
-    order = (slots == PAD).long().sort(dim=1, stable=True).indices  # (N, 8)
-    tokens = slots.gather(1, order)  # (N, 8)
-    lengths = (tokens != PAD).sum(1)  # (N,)
-    tokens = tokens[:, : int(lengths.max())]  # (N, L)
+    batch = _left_align(slots)  # (N, L)
+    tail_words = (choose(_TABLES["tail"], 6) != PAD).sum(1) * tail  # (N,)
     labels = (positive != negated).long()  # (N,)
-    return LabelledBatch(tokens, lengths, labels)
+    return LabelledBatch(batch.tokens, batch.lengths, labels, batch.lengths - tail_words)
+
+
+def contrast_task(n: int, *, generator: torch.Generator | None = None) -> LabelledBatch:
+    """Sentences "subject verb [intensifier] adj_1 but subject verb [intensifier] adj_2".
+
+    The label is the sentiment of adj_2 (1 = positive), the clause after "but". Both clauses
+    are drawn from the same distribution, independently, with each adjective positive with
+    probability 1/2, so the two orders of one bag of words are equally likely: when the
+    adjectives disagree (half the sentences), the bag says nothing about the label, and a
+    classifier of the bag gets at most 3/4 right. ``positions`` holds adj_2's step.
+    """
+    n = check_int("n", n)
+    positive = torch.rand(n, 2, generator=generator) < 0.5  # (N, 2)
+    intense = torch.rand(n, 2, generator=generator) < 0.4  # (N, 2)
+    picks = torch.randint(0, 2**20, (n, 2, 4), generator=generator)  # (N, 2, 4)
+
+    def clause(k: int) -> torch.Tensor:  # (N, 5) ids of clause k, PAD where absent
+        def choose(table: torch.Tensor, column: int) -> torch.Tensor:
+            return table[picks[:, k, column] % len(table)]
+
+        adjective = torch.where(positive[:, k], choose(_TABLES["positive"], 3)[:, 0],
+                                choose(_TABLES["negative"], 3)[:, 0])  # (N,)
+        return torch.cat([choose(_TABLES["subject"], 0), choose(_TABLES["verb"], 1),
+                          choose(_TABLES["intensifier"], 2) * intense[:, k].unsqueeze(1),
+                          adjective.unsqueeze(1)], dim=1)  # (N, 5)
+
+    but = torch.full((n, 1), _INDEX[_CONJUNCTION])  # (N, 1)
+    batch = _left_align(torch.cat([clause(0), but, clause(1)], dim=1))  # (N, L)
+    return LabelledBatch(batch.tokens, batch.lengths, positive[:, 1].long(),
+                         batch.lengths.clone())
 
 
 def decode_sentence(tokens: torch.Tensor, length: int | None = None) -> list[str]:
-    """The words of one row of :func:`negation_task` ids, up to ``length`` (default: padding)."""
+    """The words of one row of :data:`NEGATION_VOCAB` ids, up to ``length`` (default: padding)."""
     ids = [int(i) for i in tokens]
     if length is None:
         length = next((k for k, i in enumerate(ids) if i == PAD), len(ids))

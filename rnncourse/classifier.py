@@ -37,6 +37,7 @@ class SequenceClassifier(nn.Module):
             "attention") or any module called as ``readout(states, lengths) -> (N, H)``.
         recurrent: if False, pool the embeddings instead of hidden states.
         padding_idx: the padding token id.
+        mlp_size: if given, M: a tanh layer of M units between c and the output (``W_m``).
 
     Example:
         >>> model = SequenceClassifier(10, 4, 8, 2, readout="mean")
@@ -54,6 +55,7 @@ class SequenceClassifier(nn.Module):
         readout: str | nn.Module = "last",
         recurrent: bool = True,
         padding_idx: int = 0,
+        mlp_size: int | None = None,
     ) -> None:
         super().__init__()
         for name, value in (("vocab_size", vocab_size), ("embedding_size", embedding_size),
@@ -64,6 +66,10 @@ class SequenceClassifier(nn.Module):
         self.rnn = ElmanRNN(embedding_size, hidden_size, batch_first=True) if recurrent else None
         size = hidden_size if recurrent else embedding_size
         self.readout = make_readout(readout, size) if isinstance(readout, str) else readout
+        if mlp_size is not None:
+            check_int("mlp_size", mlp_size)
+            self.W_m = nn.Linear(size, mlp_size)  # the deep averaging network's hidden layer
+            size = mlp_size
         self.W_o = nn.Linear(size, num_classes)  # o = W_o c + b_o (weight, bias)
 
     def states(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -83,4 +89,6 @@ class SequenceClassifier(nn.Module):
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Class logits W_o c + b_o, with c the readout of the states: (N, C)."""
         c = self.readout(self.states(tokens), lengths)  # (N, H)
+        if hasattr(self, "W_m"):
+            c = torch.tanh(self.W_m(c))  # (N, M)
         return self.W_o(c)  # (N, C)

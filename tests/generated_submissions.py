@@ -50,6 +50,11 @@ WRONG_KINDS = {
         f"out.to({_OTHER_FLOAT.format(v='out')})",
         "has the wrong dtype",
     ),
+    ("06_sequence_classification", "q5"): (
+        "bidirectional_summary",
+        f"out.to({_OTHER_FLOAT.format(v='out')})",
+        "has the wrong dtype",
+    ),
     # promised types
     ("01_sequences_are_not_iid", "q2"): ("bits_per_char", "[out]", "must be a number"),
     ("01_sequences_are_not_iid", "q4"): (

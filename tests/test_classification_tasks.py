@@ -105,3 +105,35 @@ def test_tasks_are_deterministic_given_the_generator():
 def test_bad_arguments_raise_clear_value_error(call, message):
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         call()
+
+
+def test_negation_tail_moves_the_adjective():
+    """With tails, positions points at the adjective; the label still follows it and the negator."""
+    vocab = NEGATION_VOCAB
+    batch = negation_task(400, tail_rate=0.5, generator=_g(2))
+    _check_padding(batch)
+    positive = {"good", "great", "fun", "nice", "clever"}
+    from_end = batch.lengths - batch.positions
+    assert set(from_end.tolist()) == {0, 1, 2, 3}
+    for tokens, y, p in zip(batch.tokens, batch.labels, batch.positions, strict=True):
+        words = decode_sentence(tokens)
+        assert vocab.index(words[p - 1]) > 0
+        negated = "not" in words or "never" in words
+        assert int(y) == int((words[p - 1] in positive) != negated), words
+
+
+def test_contrast_task_label_is_the_clause_after_but():
+    """The label is adj_2's sentiment; swapping the clauses keeps the bag and flips the label."""
+    from rnncourse.classification_tasks import contrast_task
+    batch = contrast_task(300, generator=_g(3))
+    _check_padding(batch)
+    positive = {"good", "great", "fun", "nice", "clever"}
+    disagree = 0
+    for tokens, y, p in zip(batch.tokens, batch.labels, batch.positions, strict=True):
+        words = decode_sentence(tokens)
+        assert words.count("but") == 1
+        assert int(p) == len(words)
+        first = words[words.index("but") - 1]
+        assert int(y) == int(words[-1] in positive)
+        disagree += (first in positive) != (words[-1] in positive)
+    assert 100 < disagree < 200

@@ -21,12 +21,14 @@ PUBLIC_API = {
         "autocorrelation", "course_style", "elman_step", "load_corpus", "make_corpus",
         "noisy_sines", "progress_enabled", "seed_everything", "subplots", "train",
     ),
+    "rnncourse.attention_view": ("alpha_html",),
     "rnncourse.autocorrelation": ("autocorrelation",),
     "rnncourse.beam_search": ("beam_search", "greedy_search"),
     "rnncourse.bench": (
         "CONTENDERS", "BenchResult", "allocated_bytes", "contenders", "count_ops", "main",
         "rnn_flops", "run_benchmark", "time_interleaved",
     ),
+    "rnncourse.bidirectional": ("BiGRUClassifier", "bidirectional_last", "train_each"),
     "rnncourse.bptt": (
         "PARAMETER_NAMES", "ElmanWithReadout", "ForwardCache", "Gradients",
         "finite_difference_gradient", "relative_error", "rnn_backward", "rnn_forward",
@@ -42,8 +44,8 @@ PUBLIC_API = {
     ),
     "rnncourse.checkpointed_bptt": ("checkpointed_rnn",),
     "rnncourse.classification_tasks": (
-        "NEGATION_VOCAB", "LabelledBatch", "decode_sentence", "end_evidence_task", "negation_task",
-        "position_task", "spread_evidence_task",
+        "NEGATION_VOCAB", "LabelledBatch", "contrast_task", "decode_sentence", "end_evidence_task",
+        "negation_task", "position_task", "spread_evidence_task",
     ),
     "rnncourse.classifier": ("SequenceClassifier",),
     "rnncourse.data": ("CharVocab", "ar_process", "load_corpus", "make_corpus", "noisy_sines"),
@@ -110,6 +112,11 @@ PUBLIC_API = {
         "ConcatLayout", "KerasLayout", "TorchLayout", "concat_weights", "split_weights",
         "to_concat", "to_keras", "to_torch",
     ),
+    "rnncourse.labelled_sentences": (
+        "PAD_ID", "SITES", "UNKNOWN_ID", "EpochBatches", "LabelledSentences", "build_vocabulary",
+        "encode", "length_batches", "load_labelled_sentences", "padding_slots", "stratified_split",
+        "tokenize",
+    ),
     "rnncourse.long_range_gradient": ("GradientReach", "gradient_reach"),
     "rnncourse.memory_probe": ("majority_accuracy", "memory_curve", "probe_accuracy"),
     "rnncourse.ngram": ("KneserNeyModel", "NGramModel", "distinct_ngrams"),
@@ -119,7 +126,8 @@ PUBLIC_API = {
     ),
     "rnncourse.plotting": ("STYLE", "course_style", "subplots"),
     "rnncourse.pooling": (
-        "READOUTS", "AttentionPooling", "LastState", "MaskedMax", "MaskedMean", "last_state",
+        "READOUTS", "AttentionPooling", "LastState", "MaskedMax", "MaskedMean", "ReadoutChoice",
+        "last_state",
         "length_mask", "make_readout", "masked_max", "masked_mean", "masked_softmax",
     ),
     "rnncourse.position_features": (
@@ -151,7 +159,7 @@ PUBLIC_API = {
     "rnncourse.stacked_rnn": (
         "MemberwiseAdam", "StackedCharRNNSteps", "StackedElman", "StackedNextValueRNN",
     ),
-    "rnncourse.stacked_training": ("stack_accuracy", "train_stack"),
+    "rnncourse.stacked_training": ("accuracy", "stack_accuracy", "train_readouts", "train_stack"),
     "rnncourse.teacher_forcing": (
         "NextValueRNN", "horizon_errors", "mix", "teacher_forced_inputs", "unroll",
     ),

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import rnncourse.pooling
 import rnncourse.stacked_training
 from rnncourse.classification_tasks import end_evidence_task, spread_evidence_task
 from rnncourse.classifier import SequenceClassifier
@@ -30,8 +31,9 @@ class PaddedEnd(nn.Module):
 
 
 def test_public_names():
-    """The module exports exactly its two functions."""
-    assert rnncourse.stacked_training.__all__ == ["stack_accuracy", "train_stack"]
+    """The module exports exactly its four functions."""
+    assert rnncourse.stacked_training.__all__ == [
+        "accuracy", "stack_accuracy", "train_readouts", "train_stack"]
 
 
 @pytest.mark.parametrize("readout", ["mean", "attention"])
@@ -128,3 +130,75 @@ def test_bad_arguments_of_stack_accuracy_raise_value_error():
     message = "pad_to: expected an int >= the batch's length 6, got 3"
     with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
         stack_accuracy(stack, test, pad_to=3)
+
+
+def test_accuracy_of_a_stack_a_model_and_in_chunks():
+    """accuracy: (K,) for a stack, () for one model, the same when run in sorted chunks."""
+    torch.manual_seed(0)
+    models = [SequenceClassifier(12, 4, 6, 2, readout="mean") for _ in range(3)]
+    stack = StackedModels(models)
+    test = end_evidence_task(40, (2, 9), generator=torch.Generator().manual_seed(1))
+    whole = rnncourse.stacked_training.accuracy(stack, test)
+    assert whole.shape == (3,)
+    assert torch.equal(whole, stack_accuracy(stack, test))
+    assert torch.allclose(whole, rnncourse.stacked_training.accuracy(stack, test, batch_size=7))
+    one = rnncourse.stacked_training.accuracy(models[1], test, batch_size=5)
+    assert one.shape == ()
+    assert torch.isclose(one, whole[1])
+    with pytest.raises(ValueError, match="batch_size: expected a positive int, got 0"):
+        rnncourse.stacked_training.accuracy(stack, test, batch_size=0)
+    with pytest.raises(ValueError, match=r"model: expected an nn\.Module, got str"):
+        rnncourse.stacked_training.accuracy("model", test)
+
+
+def test_on_step_sees_every_step_and_the_end():
+    """on_step is called before each step and once after the last, with the stack."""
+    seen = []
+    stack = train_stack(_task, "last", seeds=(0, 1), **SETTING,
+                        on_step=lambda s, step: seen.append((type(s).__name__, step)))
+    assert seen == [("StackedModels", k) for k in range(SETTING["steps"] + 1)]
+    assert stack.size == 2
+
+
+def test_mlp_size_builds_a_deep_averaging_network():
+    """mlp_size adds a tanh layer W_m; with recurrent=False there is no recurrence."""
+    stack = train_stack(_task, "mean", seeds=(0,), recurrent=False, mlp_size=5, **SETTING)
+    model = stack.member(0)
+    assert model.rnn is None
+    assert tuple(model.W_m.weight.shape) == (5, 4)
+    tokens, lengths = torch.tensor([[3, 4, 0]]), torch.tensor([2])
+    c = model.embedding(tokens)[0, :2].mean(0)
+    expected = model.W_o(torch.tanh(model.W_m(c)))
+    assert torch.allclose(model(tokens, lengths)[0], expected)
+
+
+def test_train_readouts_equals_one_stack_per_readout():
+    """For parameter-free readouts, each readout's copies match train_stack's, weight by weight."""
+    together = rnncourse.stacked_training.train_readouts(_task, ("last", PaddedEnd, "mean"),
+                                                          seeds=(0, 2), **SETTING)
+    assert list(together) == ["last", "PaddedEnd", "mean"]
+    for readout in ("last", PaddedEnd, "mean"):
+        alone = train_stack(_task, readout, seeds=(0, 2), **SETTING)
+        name = getattr(readout, "__name__", readout)
+        for k in range(2):
+            mine = dict(together[name].member(k).named_parameters())
+            for key, p in alone.member(k).named_parameters():
+                assert torch.allclose(mine[key], p, atol=1e-6), (name, k, key)
+    with pytest.raises(ValueError, match="readouts: expected distinct readouts"):
+        rnncourse.stacked_training.train_readouts(_task, ("last", "last"), seeds=(0,), **SETTING)
+
+
+def test_readout_choice_uses_only_its_readout():
+    """ReadoutChoice returns the chosen readout; the others get no gradient."""
+    from rnncourse.pooling import AttentionPooling, MaskedMean, ReadoutChoice
+    torch.manual_seed(0)
+    choice = ReadoutChoice({"mean": MaskedMean(), "attention": AttentionPooling(3)}, "mean")
+    states = torch.randn(2, 4, 3, requires_grad=True)
+    lengths = torch.tensor([4, 2])
+    out = choice(states, lengths)
+    assert torch.equal(out, rnncourse.pooling.masked_mean(states, lengths))
+    out.sum().backward()
+    assert all(p.grad is None or not p.grad.any()
+               for p in choice.readouts["attention"].parameters())
+    with pytest.raises(ValueError, match="choice: expected one of"):
+        ReadoutChoice({"mean": MaskedMean()}, "max")

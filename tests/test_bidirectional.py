@@ -1,0 +1,62 @@
+"""The packed bidirectional classifier equals nn.GRU's h_n; unpacked, the backward half is wrong."""
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from rnncourse.bidirectional import BiGRUClassifier, bidirectional_last, train_each
+from rnncourse.classification_tasks import end_evidence_task
+
+
+def test_bidirectional_last_of_a_packed_output_is_h_n():
+    """On the padded output of a packed run, the masked readout is [h_n[0]; h_n[1]]."""
+    torch.manual_seed(0)
+    gru = nn.GRU(3, 4, batch_first=True, bidirectional=True, dtype=torch.float64)
+    x = torch.randn(3, 6, 3, dtype=torch.float64)
+    lengths = torch.tensor([6, 2, 4])
+    out, h_n = gru(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    padded, _ = pad_packed_sequence(out, batch_first=True)
+    assert torch.allclose(bidirectional_last(padded, lengths), torch.cat([h_n[0], h_n[1]], 1))
+    unpacked, _ = gru(x)
+    wrong = bidirectional_last(unpacked, lengths)
+    assert torch.allclose(wrong[0], torch.cat([h_n[0], h_n[1]], 1)[0])  # no padding in row 0
+    assert (wrong[1:, 4:] - h_n[1][1:]).abs().max() > 1e-3  # the backward half read padding
+    with pytest.raises(ValueError, match="output: expected an even last size"):
+        bidirectional_last(torch.zeros(2, 3, 5), torch.tensor([1, 2]))
+
+
+def test_classifier_packed_ignores_padding_and_unpacked_does_not():
+    """Extra padding changes nothing packed; unpacked, it changes the logits."""
+    torch.manual_seed(0)
+    model = BiGRUClassifier(12, 4, 5, 2)
+    tokens = torch.tensor([[3, 4, 5, 0], [6, 7, 0, 0]])
+    lengths = torch.tensor([3, 2])
+    longer = torch.nn.functional.pad(tokens, (0, 5))
+    assert torch.allclose(model(tokens, lengths), model(longer, lengths), atol=1e-6)
+    model.packed = False
+    assert (model(tokens, lengths) - model(longer, lengths)).abs().max() > 1e-4
+    with pytest.raises(ValueError, match=r"tokens: expected int64 ids in \[0, 11\]"):
+        model(torch.tensor([[12]]), torch.tensor([1]))
+
+
+def test_train_each_builds_one_model_per_seed_on_the_same_batches():
+    steps_seen = []
+
+    def task(n, generator):
+        return end_evidence_task(n, (2, 6), generator=generator)
+
+    models = train_each(lambda: BiGRUClassifier(12, 4, 3, 2), lambda: task, seeds=(0, 1),
+                        steps=3, batch_size=8, lr=1e-2,
+                        on_step=lambda m, k, step: steps_seen.append((k, step)))
+    assert len(models) == 2
+    assert not models[0].training
+    assert steps_seen == [(k, s) for k in (0, 1) for s in range(4)]
+    torch.manual_seed(0)
+    alone = train_each(lambda: BiGRUClassifier(12, 4, 3, 2), lambda: task, seeds=(0,),
+                       steps=3, batch_size=8, lr=1e-2)[0]
+    for a, b in zip(alone.parameters(), models[0].parameters(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="seeds: expected a non-empty sequence of ints"):
+        train_each(lambda: BiGRUClassifier(12, 4, 3, 2), lambda: task, seeds=(), steps=1,
+                   batch_size=8, lr=1e-2)
