@@ -276,7 +276,8 @@ def contrast_task(n: int, *, generator: torch.Generator | None = None) -> Labell
     are drawn from the same distribution, independently, with each adjective positive with
     probability 1/2, so the two orders of one bag of words are equally likely: when the
     adjectives disagree (half the sentences), the bag says nothing about the label, and a
-    classifier of the bag gets at most 3/4 right. ``positions`` holds adj_2's step.
+    classifier of the bag gets at most 3/4 right, on average over draws. ``positions`` holds
+    adj_2's step.
     """
     n = check_int("n", n)
     positive = torch.rand(n, 2, generator=generator) < 0.5  # (N, 2)

@@ -109,21 +109,21 @@ def test_bad_arguments_raise_clear_value_error(call, message):
 
 def test_negation_tail_moves_the_adjective():
     """With tails, positions points at the adjective; the label still follows it and the negator."""
-    vocab = NEGATION_VOCAB
     batch = negation_task(400, tail_rate=0.5, generator=_g(2))
     _check_padding(batch)
     positive = {"good", "great", "fun", "nice", "clever"}
+    negative = {"bad", "dull", "awful", "boring", "silly"}
     from_end = batch.lengths - batch.positions
     assert set(from_end.tolist()) == {0, 1, 2, 3}
     for tokens, y, p in zip(batch.tokens, batch.labels, batch.positions, strict=True):
         words = decode_sentence(tokens)
-        assert vocab.index(words[p - 1]) > 0
+        assert words[p - 1] in positive | negative, words
         negated = "not" in words or "never" in words
         assert int(y) == int((words[p - 1] in positive) != negated), words
 
 
 def test_contrast_task_label_is_the_clause_after_but():
-    """The label is adj_2's sentiment; swapping the clauses keeps the bag and flips the label."""
+    """The label is adj_2's sentiment (the last word); about half the adjective pairs disagree."""
     from rnncourse.classification_tasks import contrast_task
     batch = contrast_task(300, generator=_g(3))
     _check_padding(batch)
