@@ -37,7 +37,8 @@ PUBLIC_API = {
     ),
     "rnncourse.char_lm": (
         "KINDS", "CharLMConfig", "CharLMRun", "Evaluation", "RecurrentLM", "evaluate_carried",
-        "evaluate_windows", "hidden_size_for", "parameter_count", "sample", "train_char_lm",
+        "evaluate_windows", "hidden_size_for", "parameter_count", "sample", "top_k_probs",
+        "train_char_lm",
     ),
     "rnncourse.checkpointed_bptt": ("checkpointed_rnn",),
     "rnncourse.classification_tasks": (
