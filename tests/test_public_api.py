@@ -50,7 +50,7 @@ PUBLIC_API = {
     "rnncourse.decoding": ("generate", "greedy", "sample", "token_chooser"),
     "rnncourse.delay_task": (
         "N_DISTRACTORS", "N_KEYS", "DelayBatch", "DelayClassifier", "DelayResult", "delay_accuracy",
-        "delay_batch", "key_gradient_norm", "train_delay",
+        "delay_batch", "key_gradient_norm", "train_delay", "train_delay_copies",
     ),
     "rnncourse.elman": ("ElmanRNN", "elman_step"),
     "rnncourse.ensemble": ("StackedModels",),
