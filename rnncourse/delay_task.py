@@ -180,28 +180,33 @@ def _stacked_forward(kind: str, params: dict[str, torch.Tensor], x: torch.Tensor
     weight_ih (C, G H, K + D), weight_hh (C, G H, H), bias_ih and bias_hh (C, G H),
     readout weight (C, K, H) and bias (C, K). x is (C, N, L, K + D).
     """
-    xp = torch.einsum("cnld,cgd->lcng", x, params["weight_ih"])  # (L, C, N, G H)
-    xp = xp + params["bias_ih"].unsqueeze(1)
-    W_hh_T = params["weight_hh"].transpose(1, 2)  # (C, H, G H)
-    b_hh = params["bias_hh"].unsqueeze(1)  # (C, 1, G H)
     C, N = x.shape[0], x.shape[1]
+    W_hh_T = params["weight_hh"].transpose(1, 2).contiguous()  # (C, H, G H)
     H = W_hh_T.shape[1]
+    b_ih, b_hh = params["bias_ih"], params["bias_hh"]  # (C, G H)
+    if kind == "gru":  # b_hn stays inside the reset gate's product; the rest is summed once
+        b_x = b_ih + torch.cat([b_hh[:, :2 * H], torch.zeros_like(b_hh[:, 2 * H:])], dim=1)
+        b_hn = b_hh[:, 2 * H:].unsqueeze(1)  # (C, 1, H)
+    else:
+        b_x = b_ih + b_hh
+    xp = torch.einsum("cnld,cgd->lcng", x, params["weight_ih"]) + b_x.unsqueeze(1)  # (L, C, N, GH)
     h = x.new_zeros(C, N, H)
     c = x.new_zeros(C, N, H)
     hs = []
-    for xp_t in xp.unbind(0):  # (C, N, G H)
-        hp = torch.baddbmm(b_hh, h, W_hh_T)  # (C, N, G H)
+    for xp_t in xp.unbind(0):  # (C, N, G H); few, fused operations: the loop's cost is their number
         if kind == "elman":
-            h = torch.tanh(xp_t + hp)
+            h = torch.tanh(torch.baddbmm(xp_t, h, W_hh_T))  # (C, N, H)
         elif kind == "gru":
-            x_r, x_z, x_n = xp_t.chunk(3, dim=-1)
-            h_r, h_z, h_n = hp.chunk(3, dim=-1)
-            r, z = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
-            h = (1 - z) * torch.tanh(x_n + r * h_n) + z * h
+            x_rz, x_n = xp_t.split([2 * H, H], dim=-1)
+            h_rz, h_n = torch.bmm(h, W_hh_T).split([2 * H, H], dim=-1)
+            r, z = torch.sigmoid(x_rz + h_rz).chunk(2, dim=-1)
+            n = torch.tanh(x_n + r * (h_n + b_hn))
+            h = n + z * (h - n)  # = (1 - z) n + z h
         else:
-            a_i, a_f, a_g, a_o = (xp_t + hp).chunk(4, dim=-1)
-            c = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g)
-            h = torch.sigmoid(a_o) * torch.tanh(c)
+            a = torch.baddbmm(xp_t, h, W_hh_T)  # (C, N, 4H): blocks i, f, g, o
+            i, f, _, o = torch.sigmoid(a).chunk(4, dim=-1)
+            c = f * c + i * torch.tanh(a.chunk(4, dim=-1)[2])
+            h = o * torch.tanh(c)
         hs.append(h)
     h_read = torch.stack(hs)[lags, torch.arange(C)]  # (C, N, H): each copy at its own lag
     return torch.baddbmm(params["readout_bias"].unsqueeze(1), h_read,
@@ -210,13 +215,15 @@ def _stacked_forward(kind: str, params: dict[str, torch.Tensor], x: torch.Tensor
 
 def train_delay_copies(kind: str, lags: list[int], seeds: list[int], *, hidden_size: int = 32,
                        steps: int = 300, batch_size: int = 64, lr: float | list[float] = 1e-2,
-                       forget_bias: float | None = None, test_size: int = 1000,
+                       forget_bias: float | list[float | None] | None = None,
+                       test_size: int = 1000,
                        progress: bool | None = None) -> list[DelayResult]:
     """:func:`train_delay` for many (lag, seed) pairs at once, as one batched model.
 
     Copy c is the model ``train_delay(kind, lags[c], seed=seeds[c], ...)`` would train: the
     same initial weights, the same batches (its own data generator), Adam at its learning
-    rate (``lr``: one for all, or one per copy), its own gradient norm clipped at 1. The
+    rate (``lr``: one for all, or one per copy; ``forget_bias`` likewise, LSTM only), its own
+    gradient norm clipped at 1. The
     copies' weights are stacked along a leading dimension and all run in one recurrence over
     the longest sequence; copy c reads its state out after step ``lags[c]``, so the later
     steps never reach its loss. Training them together is training each alone (the summed
@@ -236,15 +243,20 @@ def train_delay_copies(kind: str, lags: list[int], seeds: list[int], *, hidden_s
     if len(lrs) != len(lags) or not all(isinstance(v, (int, float)) and v > 0 for v in lrs):
         raise ValueError(f"lr: expected a positive number or one per copy ({len(lags)}), "
                          f"got {lr!r}")
-    if forget_bias is not None and kind != "lstm":
+    biases = list(forget_bias) if isinstance(forget_bias, (list, tuple)) \
+        else [forget_bias] * len(lags)
+    if len(biases) != len(lags):
+        raise ValueError(f"forget_bias: expected a number, None or one per copy ({len(lags)}), "
+                         f"got {forget_bias!r}")
+    if any(b is not None for b in biases) and kind != "lstm":
         raise ValueError(f"forget_bias: only for kind='lstm', got kind={kind!r}")
     _check_positive_int("steps", steps)
     models = []
-    for seed in seeds:
+    for seed, bias in zip(seeds, biases, strict=True):
         torch.manual_seed(seed)
         model = DelayClassifier(kind, hidden_size)
-        if forget_bias is not None:
-            set_forget_bias(model.rnn, forget_bias)
+        if bias is not None:
+            set_forget_bias(model.rnn, bias)
         models.append(model)
     names = {"weight_ih": "rnn.weight_ih_l0", "weight_hh": "rnn.weight_hh_l0",
              "bias_ih": "rnn.bias_ih_l0", "bias_hh": "rnn.bias_hh_l0",

@@ -104,6 +104,13 @@ def test_copies_forget_bias_and_bad_input():
                                    progress=False)
     b_f = (result.model.rnn.bias_ih_l0 + result.model.rnn.bias_hh_l0).detach()[4:8]
     assert float((b_f - 1).abs().max()) < 0.03
+    first, second = train_delay_copies("lstm", [2, 2], [0, 0], hidden_size=4, steps=1,
+                                       forget_bias=[None, 3.0], progress=False)
+    b_f = [(r.model.rnn.bias_ih_l0 + r.model.rnn.bias_hh_l0).detach()[4:8] for r in (first, second)]
+    assert float(b_f[0].abs().max()) < 1.05  # at random: two U(-1/2, 1/2) summed, one step
+    assert float((b_f[1] - 3).abs().max()) < 0.03
+    with pytest.raises(ValueError, match="forget_bias: expected a number, None or one per copy"):
+        train_delay_copies("lstm", [2, 3], [0, 1], forget_bias=[1.0], steps=1)
     with pytest.raises(ValueError, match="two non-empty lists of one length"):
         train_delay_copies("gru", [2, 3], [0], steps=1)
     with pytest.raises(ValueError, match="lr: expected a positive number or one per copy"):
