@@ -52,6 +52,7 @@ __all__ = [
     "hidden_size_for",
     "parameter_count",
     "sample",
+    "top_k_probs",
     "train_char_lm",
 ]
 
@@ -214,6 +215,35 @@ def evaluate_windows(model: RecurrentLM, ids: torch.Tensor, *, window: int = 64,
     return total / int(mask.sum())
 
 
+def top_k_probs(logits: torch.Tensor, k: int | None = None,
+                temperature: float = 1.0) -> torch.Tensor:
+    """The distribution :func:`sample` draws from: softmax(logits / T) over the k largest logits.
+
+    p_v = exp(l_v / T) / sum_{u in top_k} exp(l_u / T) for v among the k largest logits of
+    its row, 0 otherwise (logits tied with the k-th largest are kept too). ``k=None`` keeps
+    every entry. Input logits (..., V); output the same shape and dtype.
+
+    Example:
+        >>> top_k_probs(torch.tensor([[2.0, 0.0, 1.0]]), k=2, temperature=1.0).round(decimals=3)
+        tensor([[0.7310, 0.0000, 0.2690]])
+    """
+    logits = check_tensor("logits", logits)
+    if not logits.is_floating_point() or logits.dim() < 1:
+        raise ValueError(f"logits: expected a floating-point tensor (..., V), got {logits.dtype} "
+                         f"of shape {tuple(logits.shape)}")
+    V = logits.shape[-1]
+    if not (isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
+            and temperature > 0):
+        raise ValueError(f"temperature: expected a positive number, got {temperature!r}")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= V):
+        raise ValueError(f"k: expected None or an int in 1..{V}, got {k!r}")
+    scaled = logits / temperature  # (..., V)
+    if k is not None:
+        cut = torch.topk(scaled, k, dim=-1).values[..., -1:]  # (..., 1): the k-th largest
+        scaled = scaled.masked_fill(scaled < cut, -math.inf)
+    return torch.softmax(scaled, dim=-1)
+
+
 @torch.no_grad()
 def sample(model: RecurrentLM, prompt: torch.Tensor, n: int, *, temperature: float = 1.0,
            top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -232,11 +262,8 @@ def sample(model: RecurrentLM, prompt: torch.Tensor, n: int, *, temperature: flo
     last = logits[0, -1]  # (V,)
     out = []
     for _ in range(n):
-        scaled = last / temperature
-        if top_k is not None:
-            cut = torch.topk(scaled, top_k).values[-1]
-            scaled = scaled.masked_fill(scaled < cut, -math.inf)
-        nxt = torch.multinomial(torch.softmax(scaled, -1), 1, generator=generator)  # (1,)
+        probs = top_k_probs(last, top_k, temperature)  # (V,)
+        nxt = torch.multinomial(probs, 1, generator=generator)  # (1,)
         out.append(int(nxt))
         logits, state = model(nxt.view(1, 1), state)
         last = logits[0, -1]

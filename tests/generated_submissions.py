@@ -55,6 +55,11 @@ WRONG_KINDS = {
         f"out.to({_OTHER_FLOAT.format(v='out')})",
         "has the wrong dtype",
     ),
+    ("07_gated_units", "q4"): (
+        "top_k_probs",
+        f"out.to({_OTHER_FLOAT.format(v='out')})",
+        "has the wrong dtype",
+    ),
     # promised types
     ("01_sequences_are_not_iid", "q2"): ("bits_per_char", "[out]", "must be a number"),
     ("01_sequences_are_not_iid", "q4"): (
@@ -82,6 +87,12 @@ WRONG_KINDS = {
     ("05_teacher_forcing", "q2"): ("exponential_schedule", "str(out)", "must be a number"),
     ("05_teacher_forcing", "q5"): ("masked_nll", "str(float(out))", "must be a number"),
     ("06_sequence_classification", "q4"): ("readout_for", "[out]", "must be a string"),
+    ("07_gated_units", "q2"): ("lstm_step", "dict(enumerate(out))", "must return a tuple"),
+    ("07_gated_units", "q3"): (
+        "cell_state_backward",
+        "dict(enumerate(out))",
+        "must return a tuple",
+    ),
 }
 
 _SCRAMBLE = '''

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from rnncourse.char_lm import (
     CharLMConfig,
@@ -14,6 +15,7 @@ from rnncourse.char_lm import (
     hidden_size_for,
     parameter_count,
     sample,
+    top_k_probs,
     train_char_lm,
 )
 from rnncourse.shakespeare import load_shakespeare, shakespeare_text
@@ -99,6 +101,21 @@ def test_sample_top_k_and_temperature():
     assert int(out[0]) == int(logits[0, -1].argmax())
 
 
+def test_top_k_probs_is_the_renormalised_softmax_of_the_k_largest():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(4, 9, generator=g, dtype=torch.float64)  # no ties
+    for k, T in ((1, 1.0), (3, 0.5), (9, 2.0), (None, 0.7)):
+        p = top_k_probs(logits, k, T)
+        assert p.shape == logits.shape
+        assert p.dtype == torch.float64
+        kept = logits.argsort(dim=-1, descending=True)[:, : k or 9]  # (4, k)
+        expected = torch.zeros_like(logits).scatter(
+            1, kept, torch.softmax(logits.gather(1, kept) / T, dim=-1))
+        torch.testing.assert_close(p, expected, rtol=1e-12, atol=1e-15)
+    assert torch.equal(top_k_probs(logits[0], 1), F.one_hot(logits[0].argmax(), 9).double())
+    assert top_k_probs(torch.zeros(3, dtype=torch.float32), 2).dtype == torch.float32
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
@@ -108,6 +125,9 @@ def test_sample_top_k_and_temperature():
         (lambda: evaluate_windows(_model(), torch.zeros(3)), "expected a 1-D torch.int64"),
         (lambda: sample(_model(), torch.tensor([1]), 3, temperature=0), "temperature"),
         (lambda: sample(_model(), torch.tensor([1]), 3, top_k=9), "top_k: expected None or 1..5"),
+        (lambda: top_k_probs(torch.zeros(3), 4), r"k: expected None or an int in 1..3"),
+        (lambda: top_k_probs(torch.zeros(3), 2, temperature=-1.0), "temperature"),
+        (lambda: top_k_probs(torch.zeros(3, dtype=torch.long), 2), "floating-point"),
         (lambda: train_char_lm(CharLMConfig(seconds=None), torch.zeros(99, dtype=torch.long),
                                torch.zeros(9, dtype=torch.long), 5), "expected a budget"),
         (lambda: train_char_lm(CharLMConfig(), torch.zeros(99, dtype=torch.long),

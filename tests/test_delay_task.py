@@ -12,6 +12,7 @@ from rnncourse.delay_task import (
     delay_batch,
     key_gradient_norm,
     train_delay,
+    train_delay_copies,
 )
 from rnncourse.gated import set_forget_bias
 
@@ -78,3 +79,43 @@ def test_forget_bias():
 def test_bad_input_raises_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("kind", ["elman", "gru", "lstm"])
+def test_copies_trained_together_are_the_models_train_delay_trains(kind):
+    """Each (lag, seed, lr) copy equals train_delay's run: losses, weights, test accuracy."""
+    copies = [(3, 0, 1e-2), (7, 0, 3e-2), (3, 1, 1e-2)]
+    together = train_delay_copies(kind, [c[0] for c in copies], [c[1] for c in copies],
+                                  hidden_size=8, steps=15, batch_size=16,
+                                  lr=[c[2] for c in copies], progress=False)
+    for result, (lag, seed, lr) in zip(together, copies, strict=True):
+        alone = train_delay(kind, lag, seed=seed, hidden_size=8, steps=15, batch_size=16, lr=lr,
+                            progress=False)
+        assert result.losses == pytest.approx(alone.losses, abs=1e-5)
+        for p, q in zip(result.model.parameters(), alone.model.parameters(), strict=True):
+            torch.testing.assert_close(p, q, rtol=0, atol=1e-5)
+        assert result.accuracy == pytest.approx(alone.accuracy, abs=0.002)
+    # the copies differ: another lag or seed is another run
+    assert together[0].losses != together[2].losses
+
+
+def test_copies_forget_bias_and_bad_input():
+    (result,) = train_delay_copies("lstm", [2], [0], hidden_size=4, steps=1, forget_bias=1.0,
+                                   progress=False)
+    b_f = (result.model.rnn.bias_ih_l0 + result.model.rnn.bias_hh_l0).detach()[4:8]
+    assert float((b_f - 1).abs().max()) < 0.03
+    first, second = train_delay_copies("lstm", [2, 2], [0, 0], hidden_size=4, steps=1,
+                                       forget_bias=[None, 3.0], progress=False)
+    b_f = [(r.model.rnn.bias_ih_l0 + r.model.rnn.bias_hh_l0).detach()[4:8] for r in (first, second)]
+    assert float(b_f[0].abs().max()) < 1.05  # at random: two U(-1/2, 1/2) summed, one step
+    assert float((b_f[1] - 3).abs().max()) < 0.03
+    with pytest.raises(ValueError, match="forget_bias: expected a number, None or one per copy"):
+        train_delay_copies("lstm", [2, 3], [0, 1], forget_bias=[1.0], steps=1)
+    with pytest.raises(ValueError, match="two non-empty lists of one length"):
+        train_delay_copies("gru", [2, 3], [0], steps=1)
+    with pytest.raises(ValueError, match="lr: expected a positive number or one per copy"):
+        train_delay_copies("gru", [2, 3], [0, 1], lr=[1e-2], steps=1)
+    with pytest.raises(ValueError, match="forget_bias: only for kind='lstm'"):
+        train_delay_copies("gru", [2], [0], forget_bias=1.0, steps=1)
+    with pytest.raises(ValueError, match="kind: expected one of"):
+        train_delay_copies("rnn", [2], [0], steps=1)

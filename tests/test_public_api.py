@@ -40,7 +40,8 @@ PUBLIC_API = {
     ),
     "rnncourse.char_lm": (
         "KINDS", "CharLMConfig", "CharLMRun", "Evaluation", "RecurrentLM", "evaluate_carried",
-        "evaluate_windows", "hidden_size_for", "parameter_count", "sample", "train_char_lm",
+        "evaluate_windows", "hidden_size_for", "parameter_count", "sample", "top_k_probs",
+        "train_char_lm",
     ),
     "rnncourse.checkpointed_bptt": ("checkpointed_rnn",),
     "rnncourse.classification_tasks": (
@@ -54,7 +55,7 @@ PUBLIC_API = {
     ),
     "rnncourse.delay_task": (
         "N_DISTRACTORS", "N_KEYS", "DelayBatch", "DelayClassifier", "DelayResult", "delay_accuracy",
-        "delay_batch", "key_gradient_norm", "train_delay",
+        "delay_batch", "key_gradient_norm", "train_delay", "train_delay_copies",
     ),
     "rnncourse.elman": ("ElmanRNN", "elman_step"),
     "rnncourse.ensemble": ("StackedModels",),
