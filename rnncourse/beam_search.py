@@ -69,7 +69,7 @@ def beam_search(
 
     Example:
         >>> table = torch.log(torch.tensor([[0.0, 0.6, 0.4],    # after <bos> (0): a 0.6, b 0.4
-        ...                                 [0.5, 0.0, 0.5],    # after a: <eos> 0.5 or b
+        ...                                 [0.5, 0.1, 0.4],    # after a: <eos> 0.5
         ...                                 [0.9, 0.1, 0.0]]))  # after b: <eos> 0.9
         >>> step = lambda tokens, s: (table[tokens], s)
         >>> greedy_search(step, torch.zeros(1, 1), bos=0, eos=0, max_length=3)[0]

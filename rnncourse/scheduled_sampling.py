@@ -234,6 +234,18 @@ def _check_members(epsilon: object, detach: object, K: int) -> tuple[torch.Tenso
     return epsilon, detach
 
 
+def _sample_rows(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One id per row of ``probs`` (M, V), drawn from that row: inverse-CDF sampling, (M,).
+
+    The id is the number of cumulative probabilities below a uniform u, so P(id = v) =
+    P(F_{v-1} <= u < F_v) = p_v. The same law as ``torch.multinomial(probs, 1)``, several
+    times faster for the many small rows scheduled sampling draws at every step.
+    """
+    u = torch.rand(probs.shape[0], 1, generator=generator, dtype=probs.dtype)  # (M, 1)
+    ids = (probs.cumsum(dim=-1) <= u).sum(dim=-1)  # (M,)
+    return ids.clamp(max=probs.shape[-1] - 1)  # u above a cumsum rounded below 1
+
+
 def token_scheduled_sampling_loss(
     model: StackedCharRNNSteps,
     ids: torch.Tensor,
@@ -271,7 +283,7 @@ def token_scheduled_sampling_loss(
         if t + 2 < W1:  # choose the next input
             with torch.no_grad():
                 probs = torch.softmax(logits, dim=-1).reshape(K * N, -1)  # (K N, V)
-                sampled = torch.multinomial(probs, 1, generator=generator).reshape(K, N)
+                sampled = _sample_rows(probs, generator).reshape(K, N)
                 coin = torch.rand(K, N, generator=generator) < epsilon.reshape(K, 1)  # c_{n,t}
             x_t = torch.where(coin, target, sampled)  # (K, N)
     return torch.stack(losses, dim=2).mean(dim=(1, 2))  # (K,)

@@ -9,9 +9,11 @@ linear least squares,
 
 the frequency with the smallest residual is kept, and the fitted sine is extended past the
 context. It reads exactly what the model reads (the context), and it knows the family
-(zero mean, one frequency in a known range): no model can expect to do much better from the
-same values, and what error it still makes is the part of the error that the context
-cannot pin down (phase and period from a few noisy values).
+(zero mean, one frequency in a known range): a model can expect to do little better from
+the same values, so its error stands for the part that the context cannot pin down (phase
+and period from a few noisy values). It is a reference level, not a strict lower bound:
+the fit is not the Bayes-optimal predictor, which would average over every sine the
+context allows.
 """
 
 from __future__ import annotations

@@ -74,6 +74,7 @@ import torch  # noqa: E402
 
 from rnncourse.language_model import CharRNN  # noqa: E402
 from rnncourse.scheduled_sampling import (  # noqa: E402
+    _sample_rows,
     stacked_unroll,
     teacher_forcing_mass,
     token_scheduled_sampling_loss,
@@ -154,6 +155,16 @@ def test_token_loss_with_epsilon_one_is_the_teacher_forced_loss():
     got = token_scheduled_sampling_loss(stack, ids, torch.ones(2))
     for k, m in enumerate(models):
         assert got[k].item() == pytest.approx(m.loss(ids).item(), rel=1e-5)
+
+
+def test_sampled_tokens_follow_the_model_distribution():
+    """The inverse-CDF draw has the law of torch.multinomial: frequencies p_v, never a p_v = 0."""
+    probs = torch.tensor([[0.1, 0.0, 0.6, 0.3], [0.0, 0.0, 0.0, 1.0]]).repeat(20_000, 1)
+    ids = _sample_rows(probs, torch.Generator().manual_seed(0)).reshape(20_000, 2)  # (M, 2)
+    freq = torch.stack([torch.bincount(ids[:, j], minlength=4) / 20_000 for j in range(2)])
+    assert torch.allclose(freq, probs[:2], atol=0.01)  # at least 3 standard errors, each p_v
+    assert (ids[:, 0] != 1).all()
+    assert (ids[:, 1] == 3).all()
 
 
 def test_token_loss_with_sampling_feeds_sampled_tokens_without_gradient_through_them():
