@@ -79,7 +79,7 @@ class Sharing:
 
 SHARED = Sharing()
 UNSHARED = Sharing(W_xh=False, W_hh=False, b_h=False)
-PARTLY_SHARED = Sharing(W_xh=False, W_hh=True, b_h=False)  # W_hh shared, input path per step
+PARTLY_SHARED = Sharing(W_xh=False, W_hh=True, b_h=True)  # W_xh per step; W_hh and b_h shared
 
 
 class SharingStack(nn.Module):
