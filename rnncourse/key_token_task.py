@@ -124,7 +124,7 @@ def skewed_positions(
     L = 50 and scale = 10, positions 41..50 get under 2% of the keys between them.
     Returns (n,) int64.
     """
-    length = _check_length(length)
+    n, length = check_int("n", n), _check_length(length)
     if not scale > 0:
         raise ValueError(f"scale: expected a positive number, got {scale!r}")
     weights = torch.exp(-torch.arange(length, dtype=torch.float64) / scale)  # (L,)
@@ -149,6 +149,9 @@ def accuracy_by_position(
     if correct.shape != position.shape or correct.dim() != 1:
         raise ValueError(f"correct, position: expected two (N,) tensors, got shapes "
                          f"{tuple(correct.shape)} and {tuple(position.shape)}")
+    if len(position) and (position.min() < 1 or position.max() > length):
+        raise ValueError(f"position: expected values in 1..{length}, got values in "
+                         f"{int(position.min())}..{int(position.max())}")
     index = position - 1  # (N,)
     hits = torch.zeros(length, dtype=torch.float64).index_add_(0, index, correct.double())  # (L,)
     counts = torch.bincount(index, minlength=length).double()  # (L,)

@@ -19,14 +19,16 @@ theta_bar the mean of the copies (:meth:`SharingStack.tying_penalty`); a loss
 
 Why not :class:`rnncourse.ensemble.StackedModels`: that runs copies of *one* architecture on
 *the same* inputs; here the members differ in what they share, each reads its own training
-set, and each has its own learning rate.
+set, and each has its own learning rate (step them with
+:class:`rnncourse.stacked_rnn.MemberwiseAdam`, Adam with one learning rate per member).
 
 Why one batch: small recurrent models spend their time in Python overhead per step, not in
 arithmetic, so K models run one after another cost K times that overhead. Here the K
 members' weights are stacked along a leading axis and one loop over steps runs them all,
 each on its own inputs. A summed loss trains each member exactly as it would be trained
-alone: its loss depends only on its own slice of the weights, and :class:`MemberAdam`,
-Adam with one learning rate per member, updates every slice elementwise.
+alone: its loss depends only on its own slice of the weights, and
+:class:`rnncourse.stacked_rnn.MemberwiseAdam` updates every slice with its own learning rate
+(its optional ``clip_norm`` clips each member's gradient on its own).
 
 Storage: every parameter holds T_max copies for every member, ``W_xh`` (K, T_max, H, H_in),
 ``W_hh`` (K, T_max, H, H), ``b_h`` (K, T_max, H), and the readout ``W_hy`` (K, C, H),
@@ -51,10 +53,7 @@ from rnncourse._validation import check_int, check_shape, check_tensor
 from rnncourse.elman import ElmanRNN
 from rnncourse.unshared import UnsharedRNN
 
-__all__ = [
-    "PARTLY_SHARED", "RECURRENT_NAMES", "SHARED", "UNSHARED", "MemberAdam", "Sharing",
-    "SharingStack",
-]
+__all__ = ["PARTLY_SHARED", "RECURRENT_NAMES", "SHARED", "UNSHARED", "Sharing", "SharingStack"]
 
 RECURRENT_NAMES = ("W_xh", "W_hh", "b_h")
 
@@ -80,7 +79,7 @@ class Sharing:
 
 SHARED = Sharing()
 UNSHARED = Sharing(W_xh=False, W_hh=False, b_h=False)
-PARTLY_SHARED = Sharing(W_xh=False, W_hh=True, b_h=False)  # W_hh shared, input path per step
+PARTLY_SHARED = Sharing(W_xh=False, W_hh=True, b_h=True)  # W_xh per step; W_hh and b_h shared
 
 
 class SharingStack(nn.Module):
@@ -235,51 +234,3 @@ class SharingStack(nn.Module):
                 value = self._per_step(name, T)[k]  # (T_max, ...)
                 getattr(rnn, name).copy_(value[0] if tied else value)
         return rnn
-
-
-class MemberAdam(torch.optim.Optimizer):
-    """Adam (Kingma and Ba, 2015) with its own learning rate for each member of a stack.
-
-    Every parameter has a leading member axis K; entry k of ``lr`` is the learning rate of
-    slice k of every parameter. The update is ``torch.optim.Adam``'s with its defaults
-    (betas (0.9, 0.999), eps 1e-8, no weight decay), elementwise, so each slice moves
-    exactly as it would under ``torch.optim.Adam(lr=lr[k])`` alone (the tests check this).
-
-    Args:
-        params: tensors with a leading axis of size K.
-        lr: (K,) positive learning rates.
-    """
-
-    def __init__(self, params: object, lr: torch.Tensor) -> None:
-        lr = check_tensor("lr", lr)
-        if lr.dim() != 1 or not bool((lr > 0).all()):
-            raise ValueError(f"lr: expected a 1-D tensor of positive rates, got {lr!r:.80}")
-        super().__init__(params, {"lr": lr.detach().clone(), "betas": (0.9, 0.999), "eps": 1e-8})
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.dim() == 0 or p.shape[0] != len(lr):
-                    raise ValueError(f"params: expected a leading axis of size {len(lr)} (one "
-                                     f"per learning rate), got shape {tuple(p.shape)}")
-
-    @torch.no_grad()
-    def step(self, closure: None = None) -> None:
-        """One Adam step of every slice with its own learning rate."""
-        if closure is not None:
-            raise ValueError("closure: MemberAdam takes no closure, got one")
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["m"] = torch.zeros_like(p)
-                    state["v"] = torch.zeros_like(p)
-                state["step"] += 1
-                m, v, t = state["m"], state["v"], state["step"]
-                m.lerp_(p.grad, 1 - beta1)  # m = beta1 m + (1 - beta1) g
-                v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-                lr = group["lr"].to(p.dtype).view(-1, *[1] * (p.dim() - 1))  # (K, 1, ...)
-                denom = (v / (1 - beta2**t)).sqrt_().add_(group["eps"])
-                p.sub_(lr / (1 - beta1**t) * m / denom)

@@ -152,8 +152,7 @@ PUBLIC_API = {
         "TRAIN_FRACTION", "ShakespeareSplit", "load_shakespeare", "shakespeare_text",
     ),
     "rnncourse.sharing_stack": (
-        "PARTLY_SHARED", "RECURRENT_NAMES", "SHARED", "UNSHARED", "MemberAdam", "Sharing",
-        "SharingStack",
+        "PARTLY_SHARED", "RECURRENT_NAMES", "SHARED", "UNSHARED", "Sharing", "SharingStack",
     ),
     "rnncourse.sine_oracle": ("sine_forecast",),
     "rnncourse.stacked_char_rnn": ("StackedCharRNN",),
