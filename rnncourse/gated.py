@@ -13,9 +13,10 @@ GRU, in PyTorch's convention (sigma is the logistic function, * is the element-w
     n_t = tanh(W_xn x_t + b_xn + r_t * (W_hn h_{t-1} + b_hn))  candidate
     h_t = (1 - z_t) * n_t + z_t * h_{t-1}
 
-so z_t near 1 *keeps* the old state and z_t near 0 takes the candidate (Cho et al. write
-the same unit with z and 1 - z swapped). ``b_hn`` sits inside the reset gate's product,
-so it cannot be folded into ``b_xn``; the other two gates have one bias each.
+so z_t near 1 *keeps* the old state and z_t near 0 takes the candidate, as in Cho et al.
+(Chung et al., 2014, and some texts after them swap z and 1 - z; Cho et al. apply r_t to
+h_{t-1} before W_hn, PyTorch after it). ``b_hn`` sits inside the reset gate's product, so
+it cannot be folded into ``b_xn``; the other two gates have one bias each.
 
 LSTM::
 
