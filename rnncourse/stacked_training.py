@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnncourse._validation import check_int
 from rnncourse.classification_tasks import LabelledBatch
 from rnncourse.classifier import SequenceClassifier
 from rnncourse.ensemble import StackedModels
@@ -34,10 +35,11 @@ __all__ = ["accuracy", "stack_accuracy", "train_readouts", "train_stack"]
 Task = Callable[..., LabelledBatch]  # called as task(n, generator=g) -> a batch of n sequences
 
 
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return value
+def _check_seeds(seeds: object) -> Sequence[int]:
+    if (not isinstance(seeds, Sequence) or isinstance(seeds, str) or not seeds
+            or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds)):
+        raise ValueError(f"seeds: expected a non-empty sequence of ints, got {seeds!r}")
+    return seeds
 
 
 def train_stack(
@@ -99,10 +101,8 @@ def train_stack(
     ):
         raise ValueError("readout: expected a readout name or an nn.Module class, got "
                          f"{type(readout).__name__} {readout!r:.60}")
-    if (not isinstance(seeds, Sequence) or isinstance(seeds, str) or not seeds
-            or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds)):
-        raise ValueError(f"seeds: expected a non-empty sequence of ints, got {seeds!r}")
-    steps, batch_size = _positive_int("steps", steps), _positive_int("batch_size", batch_size)
+    _check_seeds(seeds)
+    steps, batch_size = check_int("steps", steps), check_int("batch_size", batch_size)
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
         raise ValueError(f"lr: expected a positive number, got {lr!r}")
 
@@ -174,10 +174,8 @@ def train_readouts(
     names = [r if isinstance(r, str) else getattr(r, "__name__", repr(r)) for r in readouts]
     if len(set(names)) != len(names):
         raise ValueError(f"readouts: expected distinct readouts, got {names}")
-    if (not isinstance(seeds, Sequence) or isinstance(seeds, str) or not seeds
-            or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds)):
-        raise ValueError(f"seeds: expected a non-empty sequence of ints, got {seeds!r}")
-    steps, batch_size = _positive_int("steps", steps), _positive_int("batch_size", batch_size)
+    _check_seeds(seeds)
+    steps, batch_size = check_int("steps", steps), check_int("batch_size", batch_size)
 
     def build(readout: str | type[nn.Module]) -> nn.Module:
         return make_readout(readout, hidden_size) if isinstance(readout, str) else readout()
@@ -254,7 +252,7 @@ def accuracy(model: nn.Module, batch: LabelledBatch, batch_size: int | None = No
     model.eval()
     n = len(batch.labels)
     chunks = [torch.arange(n)] if batch_size is None else batch.lengths.argsort(
-        stable=True).split(_positive_int("batch_size", batch_size))
+        stable=True).split(check_int("batch_size", batch_size))
     right = 0
     for index in chunks:
         lengths = batch.lengths[index]  # (n_b,)
