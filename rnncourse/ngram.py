@@ -196,13 +196,6 @@ class KneserNeyModel:
                              f"[{int(ids.min())}, {int(ids.max())}]")
         return ids
 
-    def _codes(self, ids: torch.Tensor, k: int) -> torch.Tensor:
-        """Base-V code of every k-gram of ``ids``, (L - k + 1,)."""
-        code = torch.zeros(len(ids) - k + 1, dtype=torch.long)
-        for column in ids.unfold(0, k, 1).T:
-            code = code * self.vocab_size + column
-        return code
-
     @staticmethod
     def _table(keys: torch.Tensor, values: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """Sorted unique keys and, per key, the count of rows (or the sum of ``values``)."""
@@ -213,6 +206,17 @@ class KneserNeyModel:
         return unique, sums
 
     @staticmethod
+    def _sorted_table(keys: torch.Tensor,
+                      values: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """:meth:`_table` for ``keys`` already sorted: no sort, equal keys are neighbours."""
+        unique, counts = torch.unique_consecutive(keys, return_counts=True)
+        if values is None:
+            return unique, counts.double()
+        ends = counts.cumsum(0) - 1  # index of each run's last row
+        totals = values.cumsum(0)[ends]  # exact: the values are counts, integers in float64
+        return unique, torch.cat([totals[:1], totals.diff()])
+
+    @staticmethod
     def _lookup(table: tuple[torch.Tensor, torch.Tensor], keys: torch.Tensor) -> torch.Tensor:
         unique, values = table
         if len(unique) == 0:
@@ -221,26 +225,32 @@ class KneserNeyModel:
         return torch.where(unique[pos] == keys, values[pos], torch.zeros_like(values[pos]))
 
     def fit(self, ids: torch.Tensor) -> KneserNeyModel:
-        """Count the n-grams of ``ids`` (L,) for every order up to n; returns self."""
+        """Count the n-grams of ``ids`` (L,) for every order up to n; returns self.
+
+        One sort per order: the distinct k-grams u w with their counts c(u w), in code
+        order, so that the k-grams of one context u are neighbours.
+        """
         ids = self._check_ids(ids)
         V, t = self.vocab_size, self._tables
         t.clear()
+        code = torch.zeros(len(ids) + 1, dtype=torch.long)  # codes of the 0-grams
         for k in range(1, self.order + 1):
             if len(ids) < k:
                 break
-            grams = torch.unique(self._codes(ids, k))  # distinct k-grams
-            raw = self._codes(ids, k)
-            if k == self.order:  # raw counts at the top: c(u w), c(u .), N_1+(u .)
-                t[f"c{k}"] = self._table(raw)
-                t[f"ctx{k}"] = self._table(raw // V)
-                t[f"types{k}"] = self._table(grams // V)
+            code = code[:-1] * V + ids[k - 1:]  # (L - k + 1,) the k-gram codes
+            grams, counts = torch.unique(code, return_counts=True)  # distinct, sorted
+            counts = counts.double()  # c(u w)
+            context = grams // V  # sorted, as grams is
+            if k >= 2:  # N_1+(u .) and c(u .), by raw counts as nltk; both tables have the
+                # same keys, the distinct contexts u in order (log_probs looks them up once)
+                t[f"types{k}"] = self._sorted_table(context)
+                t[f"ctx{k}"] = self._sorted_table(context, counts)
+            if k == self.order:  # raw counts at the top: c(u w)
+                t[f"c{k}"] = (grams, counts)
             if k >= 2:  # continuation counts of order k-1 from the distinct k-grams
                 suffix = grams % V ** (k - 1)  # (. u w) -> u w
                 t[f"cont{k - 1}"] = self._table(suffix)  # N_1+(. u w)
                 t[f"conttot{k - 1}"] = self._table(suffix // V)  # sum_w N_1+(. u w)
-                if k - 1 >= 2:  # N_1+(u .) by raw counts, as nltk
-                    t[f"types{k - 1}"] = self._table(torch.unique(self._codes(ids, k - 1)) // V)
-                    t[f"ctx{k - 1}"] = self._table(self._codes(ids, k - 1) // V)
         return self
 
     def log_probs(self, ids: torch.Tensor) -> torch.Tensor:
@@ -263,12 +273,15 @@ class KneserNeyModel:
             for j in range(m, -1, -1):  # symbols t-m .. t
                 code = code * V + ids[(positions - j).clamp(min=0)]
             ctx = code // V
+            contexts, c_ctx = t[f"ctx{k}"]  # the types table has the same sorted keys
+            pos = torch.searchsorted(contexts, ctx).clamp(max=len(contexts) - 1)
+            seen = contexts[pos] == ctx  # u occurs in the text (so c(u .) >= 1)
+            zero = torch.zeros(L - 1, dtype=torch.float64)
+            types = torch.where(seen, t[f"types{k}"][1][pos], zero)  # N_1+(u .)
             if k == self.order:
-                num, den = self._lookup(t[f"c{k}"], code), self._lookup(t[f"ctx{k}"], ctx)
+                num, den = self._lookup(t[f"c{k}"], code), torch.where(seen, c_ctx[pos], zero)
             else:
                 num, den = self._lookup(t[f"cont{k}"], code), self._lookup(t[f"conttot{k}"], ctx)
-            seen = self._lookup(t[f"ctx{k}"], ctx) > 0
-            types = self._lookup(t[f"types{k}"], ctx)
             safe = den.clamp(min=1.0)
             higher = (num - D).clamp(min=0) / safe + D * types / safe * p
             p = torch.where(has & seen & (den > 0), higher, p)

@@ -1,6 +1,7 @@
 """Interpolated Kneser-Ney (rnncourse.ngram.KneserNeyModel) against nltk.lm on a small text."""
 
 import math
+from collections import Counter
 
 import pytest
 import torch
@@ -67,3 +68,35 @@ def test_smoothing_beats_add_alpha_on_held_out_text():
 def test_bad_input_raises_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_count_tables_match_counting_by_hand():
+    """fit's tables hold c(u w), c(u .), N_1+(u .) and N_1+(. u w), as a dictionary count gives."""
+    g = torch.Generator().manual_seed(5)
+    ids = torch.randint(0, 4, (300,), generator=g)
+    order, V = 3, 4
+    model = KneserNeyModel(order, V).fit(ids)
+    seq = ids.tolist()
+
+    def code(gram):
+        value = 0
+        for symbol in gram:
+            value = value * V + symbol
+        return value
+
+    def as_dict(table):
+        keys, values = table
+        return dict(zip(keys.tolist(), values.tolist(), strict=True))
+
+    for k in range(2, order + 1):
+        grams = Counter(tuple(seq[i:i + k]) for i in range(len(seq) - k + 1))
+        contexts, types = Counter(), Counter()
+        for gram, count in grams.items():
+            contexts[code(gram[:-1])] += count
+            types[code(gram[:-1])] += 1
+        assert as_dict(model._tables[f"ctx{k}"]) == contexts  # c(u .)
+        assert as_dict(model._tables[f"types{k}"]) == types  # N_1+(u .)
+        continuation = Counter(code(gram[1:]) for gram in grams)  # N_1+(. u w)
+        assert as_dict(model._tables[f"cont{k - 1}"]) == continuation
+    top = Counter(code(tuple(seq[i:i + order])) for i in range(len(seq) - order + 1))
+    assert as_dict(model._tables[f"c{order}"]) == top  # c(u w)
