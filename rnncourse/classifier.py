@@ -86,9 +86,13 @@ class SequenceClassifier(nn.Module):
         h, _ = self.rnn(e)  # (N, L, H); steps after T_n see padding and are ignored by the readout
         return h
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Class logits W_o c + b_o, with c the readout of the states: (N, C)."""
-        c = self.readout(self.states(tokens), lengths)  # (N, H)
+    def head(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Class logits from the states (N, L, H): c = readout(states), then W_o c + b_o: (N, C)."""
+        c = self.readout(states, lengths)  # (N, H)
         if hasattr(self, "W_m"):
             c = torch.tanh(self.W_m(c))  # (N, M)
         return self.W_o(c)  # (N, C)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Class logits W_o c + b_o, with c the readout of the states: (N, C)."""
+        return self.head(self.states(tokens), lengths)  # (N, C)

@@ -43,7 +43,6 @@ __all__ = [
     "LastState",
     "MaskedMax",
     "MaskedMean",
-    "ReadoutChoice",
     "last_state",
     "length_mask",
     "make_readout",
@@ -222,37 +221,3 @@ def make_readout(name: str, hidden_size: int) -> nn.Module:
     if name == "attention":
         return AttentionPooling(hidden_size)
     raise ValueError(f"name: expected one of {READOUTS}, got {name!r}")
-
-
-class ReadoutChoice(nn.Module):
-    r"""One of several readouts, chosen by a fixed one-hot buffer: c = \sum_r w_r readout_r.
-
-    Every copy holds all the readouts (and their parameters) but uses only the chosen one
-    (w is one-hot, a buffer, not trained), so copies that differ only in their readout have
-    one architecture and can be trained as one :class:`rnncourse.ensemble.StackedModels`.
-    The unchosen readouts get zero gradients, which leave them unchanged under Adam.
-
-    Args:
-        readouts: name -> readout module, each called as ``readout(states, lengths)``.
-        choice: the name of the readout this copy uses.
-
-    Example:
-        >>> choice = ReadoutChoice({"last": LastState(), "mean": MaskedMean()}, "mean")
-        >>> states, lengths = torch.arange(6.0).view(1, 3, 2), torch.tensor([2])
-        >>> torch.equal(choice(states, lengths), masked_mean(states, lengths))
-        True
-    """
-
-    def __init__(self, readouts: dict[str, nn.Module], choice: str) -> None:
-        super().__init__()
-        if not readouts or choice not in readouts:
-            raise ValueError(f"choice: expected one of {tuple(readouts)}, got {choice!r}")
-        self.readouts = nn.ModuleDict(readouts)
-        self.choice = choice
-        weight = torch.tensor([float(name == choice) for name in readouts])  # (R,) one-hot
-        self.register_buffer("weight", weight)
-
-    def forward(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """c = the chosen readout of the states, (N, H)."""
-        each = torch.stack([r(states, lengths) for r in self.readouts.values()])  # (R, N, H)
-        return (self.weight.view(-1, 1, 1).to(each.dtype) * each).sum(0)  # (N, H)

@@ -17,17 +17,18 @@ test batch further, which a correct (masked) readout must not notice.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call, vmap
 
 from rnncourse._validation import check_int
 from rnncourse.classification_tasks import LabelledBatch
 from rnncourse.classifier import SequenceClassifier
 from rnncourse.ensemble import StackedModels
-from rnncourse.pooling import ReadoutChoice, make_readout
 from rnncourse.train import train
 
 __all__ = ["accuracy", "stack_accuracy", "train_readouts", "train_stack"]
@@ -106,39 +107,120 @@ def train_stack(
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
         raise ValueError(f"lr: expected a positive number, got {lr!r}")
 
-    models = []
-    for seed in seeds:
-        torch.manual_seed(seed)  # copy k's initial weights (and its readout's)
-        models.append(SequenceClassifier(
-            vocab_size, embedding_size, hidden_size, num_classes,
-            readout=readout if isinstance(readout, str) else readout(), recurrent=recurrent,
-            mlp_size=mlp_size))
-    stack = StackedModels(models)
+    stack = StackedModels([_build(readout, seed, vocab_size, embedding_size, hidden_size,
+                                  num_classes, recurrent=recurrent, mlp_size=mlp_size)
+                           for seed in seeds])
     _train(stack, task, steps=steps, batch_size=batch_size, lr=lr, data_seed=data_seed,
            on_step=on_step, desc=getattr(readout, "__name__", str(readout)))
     return stack
 
 
-def _train(stack: StackedModels, task: Task, *, steps: int, batch_size: int, lr: float,
-           data_seed: int, on_step: Callable[[StackedModels, int], object] | None,
+def _build(readout: str | type[nn.Module], seed: int, vocab_size: int, embedding_size: int,
+           hidden_size: int, num_classes: int, *, recurrent: bool = True,
+           mlp_size: int | None = None) -> SequenceClassifier:
+    """The classifier of one seed: built under ``torch.manual_seed(seed)``, readout included."""
+    torch.manual_seed(seed)  # the copy's initial weights (and its readout's)
+    return SequenceClassifier(
+        vocab_size, embedding_size, hidden_size, num_classes,
+        readout=readout if isinstance(readout, str) else readout(), recurrent=recurrent,
+        mlp_size=mlp_size)
+
+
+def _train(stack: nn.Module, task: Task, *, steps: int, batch_size: int, lr: float,
+           data_seed: int, on_step: Callable[[nn.Module, int], object] | None,
            desc: str) -> None:
     """Adam on the summed per-copy mean cross-entropy, one fresh batch of ``task`` per step."""
     data_g = torch.Generator().manual_seed(data_seed)
-    K = stack.size
-
-    def loss_fn(model: StackedModels, step: int) -> torch.Tensor:  # train calls (model, step)
+    def loss_fn(model: nn.Module, step: int) -> torch.Tensor:  # train calls (model, step)
         if on_step is not None:
             with torch.no_grad():
                 on_step(model, step)
         batch = task(batch_size, generator=data_g)
-        logits = model(batch.tokens, batch.lengths)  # (K, N, C)
-        return F.cross_entropy(logits.flatten(0, 1), batch.labels.repeat(K),  # (K * N, C)
+        logits = model(batch.tokens, batch.lengths)  # (K, N, C), K copies in all
+        return F.cross_entropy(logits.flatten(0, 1), batch.labels.repeat(len(logits)),
                                reduction="sum") / len(batch.labels)
 
     train(stack, loss_fn, steps, lr=lr, desc=desc)
     if on_step is not None:
         with torch.no_grad():
             on_step(stack, steps)
+
+
+class _Method(nn.Module):
+    """``module.<name>(*args)`` as a forward, so that ``functional_call`` can run that method."""
+
+    def __init__(self, module: nn.Module, name: str) -> None:
+        super().__init__()
+        self.module, self.name = module, name
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        """``module.<name>(*args)``."""
+        return getattr(self.module, self.name)(*args)
+
+
+class _ReadoutGroups(nn.Module):
+    """R groups of K classifiers that differ only in their readout, trained as one model.
+
+    The embedding and the recurrence have one architecture in every copy, so their
+    parameters are stacked over all R * K copies and :meth:`SequenceClassifier.states` runs
+    as one ``vmap``; each group's head (:meth:`SequenceClassifier.head`: the readout, W_m,
+    W_o) is stacked over the group's K copies and runs as one ``vmap`` over those copies'
+    states only, so a readout is computed only by the copies that use it. The output is
+    every copy's logits, (R * K, N, C), group after group.
+    """
+
+    def __init__(self, groups: Sequence[Sequence[SequenceClassifier]]) -> None:
+        super().__init__()
+        self._groups = [list(group) for group in groups]  # not submodules: the weights are below
+        models = [m for group in self._groups for m in group]
+        body = [n for n, _ in models[0].named_parameters() if n.startswith(("embedding.", "rnn."))]
+        self._body_names = body
+        self.body = nn.ParameterList(  # (R * K, ...) each
+            torch.stack([dict(m.named_parameters())[n].detach() for m in models]) for n in body)
+        # structure only, on the meta device, and kept in a tuple and a list, not as submodules,
+        # so that parameters() holds only the stacked weights
+        self._body = (_Method(copy.deepcopy(models[0]).to("meta"), "states"),)
+        self._head_names, self._heads = [], []
+        self.heads = nn.ModuleList()
+        for group in self._groups:
+            names = [n for n, _ in group[0].named_parameters() if n not in body]
+            self._head_names.append(names)
+            self.heads.append(nn.ParameterList(  # (K, ...) each
+                torch.stack([dict(m.named_parameters())[n].detach() for m in group])
+                for n in names))
+            self._heads.append(_Method(copy.deepcopy(group[0]).to("meta"), "head"))
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Every copy's logits, (R * K, N, C)."""
+        def states(params: dict[str, torch.Tensor]) -> torch.Tensor:
+            return functional_call(self._body[0], params, (tokens,))  # (N, L, H)
+
+        h = vmap(states)({f"module.{n}": p for n, p in zip(self._body_names, self.body,
+                                                             strict=True)})  # (R * K, N, L, H)
+        # split, not slices: its backward is one cat, a slice's is a zero (R * K, N, L, H) each
+        h_groups = h.split([len(group) for group in self._groups])  # R x (K, N, L, H)
+        logits = []
+        for template, names, stacked, h_k in zip(self._heads, self._head_names, self.heads,
+                                                 h_groups, strict=True):
+            def head(params: dict[str, torch.Tensor], h_k: torch.Tensor,
+                     template: nn.Module = template) -> torch.Tensor:
+                return functional_call(template, params, (h_k, lengths))  # (N, C)
+
+            params = {f"module.{n}": p for n, p in zip(names, stacked, strict=True)}
+            logits.append(vmap(head)(params, h_k))  # (K, N, C)
+        return torch.cat(logits)  # (R * K, N, C)
+
+    @torch.no_grad()
+    def trained(self) -> list[StackedModels]:
+        """The groups as :class:`StackedModels` of ordinary classifiers with the trained weights."""
+        i = 0
+        for names, stacked, group in zip(self._head_names, self.heads, self._groups, strict=True):
+            for k, model in enumerate(group):
+                state = {n: p[i] for n, p in zip(self._body_names, self.body, strict=True)}
+                state |= {n: p[k] for n, p in zip(names, stacked, strict=True)}
+                model.load_state_dict(state)
+                i += 1
+        return [StackedModels(group) for group in self._groups]
 
 
 def train_readouts(
@@ -154,20 +236,31 @@ def train_readouts(
     lr: float,
     num_classes: int = 2,
     data_seed: int = 1234,
-    on_step: Callable[[StackedModels, int], object] | None = None,
+    on_step: Callable[[nn.Module, int], object] | None = None,
 ) -> dict[str, StackedModels]:
-    """:func:`train_stack` for several readouts at once: one stack of R * K copies.
+    """:func:`train_stack` for several readouts at once: R * K copies as one batched model.
 
-    Copy (r, k) is built under ``torch.manual_seed(seeds[k])`` with a
-    :class:`rnncourse.pooling.ReadoutChoice` holding every readout and using readout r, so
-    the copies of one seed start from the same embedding and recurrent weights whatever
-    their readout, and all R * K train as one batched model (one forward and backward pass
-    per step) on the same batches. ``on_step`` sees the whole stack, copies in the order
-    (readout 0: seeds..., readout 1: seeds..., ...).
+    Copy (r, k) is the classifier ``train_stack(task, readouts[r], ...)`` builds for
+    ``seeds[k]``, under ``torch.manual_seed(seeds[k])`` with readout r only, so it starts
+    from the same weights as there (a parameter-free readout also leaves the embedding and
+    recurrent weights of a seed the same whatever the readout). All R * K copies train on
+    the same batches with one forward and backward pass per step: the embedding and the
+    recurrence run vmapped over all R * K copies, and each readout and its output layer only
+    over its own K copies. ``on_step`` sees the whole group as one model whose output is
+    (R * K, N, C), copies in the order (readout 0: seeds..., readout 1: seeds..., ...).
 
     Returns:
         readout name (a class's ``__name__``) -> its K trained copies, as a
         :class:`StackedModels` of ordinary :class:`SequenceClassifier` copies.
+
+    Example:
+        >>> from rnncourse.classification_tasks import end_evidence_task
+        >>> stacks = train_readouts(
+        ...     lambda n, generator: end_evidence_task(n, 5, generator=generator),
+        ...     ("last", "attention"), seeds=(0, 1), vocab_size=12, embedding_size=4,
+        ...     hidden_size=8, steps=2, batch_size=16, lr=1e-2)
+        >>> {name: stack.size for name, stack in stacks.items()}
+        {'last': 2, 'attention': 2}
     """
     if isinstance(readouts, str) or not readouts:
         raise ValueError(f"readouts: expected a non-empty sequence of readouts, got {readouts!r}")
@@ -177,23 +270,11 @@ def train_readouts(
     _check_seeds(seeds)
     steps, batch_size = check_int("steps", steps), check_int("batch_size", batch_size)
 
-    def build(readout: str | type[nn.Module]) -> nn.Module:
-        return make_readout(readout, hidden_size) if isinstance(readout, str) else readout()
-
-    models = []
-    for choice in names:
-        for seed in seeds:
-            torch.manual_seed(seed)
-            models.append(SequenceClassifier(
-                vocab_size, embedding_size, hidden_size, num_classes,
-                readout=ReadoutChoice({n: build(r) for n, r in zip(names, readouts, strict=True)},
-                                      choice)))
-    stack = StackedModels(models)
-    _train(stack, task, steps=steps, batch_size=batch_size, lr=lr, data_seed=data_seed,
+    group = _ReadoutGroups([[_build(r, seed, vocab_size, embedding_size, hidden_size, num_classes)
+                             for seed in seeds] for r in readouts])
+    _train(group, task, steps=steps, batch_size=batch_size, lr=lr, data_seed=data_seed,
            on_step=on_step, desc="+".join(names))
-    K = len(seeds)
-    return {name: StackedModels([stack.member(r * K + k) for k in range(K)])
-            for r, name in enumerate(names)}
+    return dict(zip(names, group.trained(), strict=True))
 
 
 @torch.no_grad()

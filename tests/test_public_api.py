@@ -127,7 +127,7 @@ PUBLIC_API = {
     ),
     "rnncourse.plotting": ("STYLE", "course_style", "subplots"),
     "rnncourse.pooling": (
-        "READOUTS", "AttentionPooling", "LastState", "MaskedMax", "MaskedMean", "ReadoutChoice",
+        "READOUTS", "AttentionPooling", "LastState", "MaskedMax", "MaskedMean",
         "last_state",
         "length_mask", "make_readout", "masked_max", "masked_mean", "masked_softmax",
     ),

@@ -172,33 +172,48 @@ def test_mlp_size_builds_a_deep_averaging_network():
     assert torch.allclose(model(tokens, lengths)[0], expected)
 
 
-def test_train_readouts_equals_one_stack_per_readout():
-    """For parameter-free readouts, each readout's copies match train_stack's, weight by weight."""
-    together = rnncourse.stacked_training.train_readouts(_task, ("last", PaddedEnd, "mean"),
-                                                          seeds=(0, 2), **SETTING)
-    assert list(together) == ["last", "PaddedEnd", "mean"]
-    for readout in ("last", PaddedEnd, "mean"):
+@pytest.mark.parametrize("readouts", [("last", PaddedEnd, "mean"), ("max", "attention")])
+def test_train_readouts_equals_one_train_stack_per_readout(readouts):
+    """Each readout's copies are the ones train_stack trains, attention's weights included.
+
+    A parametrised readout such as attention starts from its train_stack weights too, so a
+    mismatch of the initial weights would show as a difference of order 0.1, not rounding.
+    """
+    together = rnncourse.stacked_training.train_readouts(_task, readouts, seeds=(0, 2),
+                                                          **SETTING)
+    names = [getattr(r, "__name__", r) for r in readouts]
+    assert list(together) == names
+    for readout, name in zip(readouts, names, strict=True):
         alone = train_stack(_task, readout, seeds=(0, 2), **SETTING)
-        name = getattr(readout, "__name__", readout)
+        assert together[name].size == 2
         for k in range(2):
-            mine = dict(together[name].member(k).named_parameters())
+            mine = together[name].member(k)
+            assert isinstance(mine, SequenceClassifier)
+            assert type(mine.readout) is type(alone.member(k).readout)
+            mine = dict(mine.named_parameters())
             for key, p in alone.member(k).named_parameters():
-                assert torch.allclose(mine[key], p, atol=1e-6), (name, k, key)
+                torch.testing.assert_close(mine[key], p, rtol=1e-5, atol=1e-6,
+                                           msg=f"{name}, copy {k}, {key}")
+
+
+def test_train_readouts_on_step_sees_every_copy():
+    """on_step gets one model whose output holds every copy's logits, (R * K, N, C)."""
+    shapes, trainable = [], []
+    batch = _task(5, torch.Generator().manual_seed(0))
+
+    def record(model, step):
+        shapes.append(tuple(model(batch.tokens, batch.lengths).shape))
+        trainable.append(all(p.device.type == "cpu" for p in model.parameters()))
+
+    rnncourse.stacked_training.train_readouts(_task, ("last", "attention", "max"), seeds=(0, 1),
+                                              on_step=record, **SETTING)
+    assert shapes == [(6, 5, 2)] * (SETTING["steps"] + 1)
+    assert all(trainable), "parameters() holds only the stacked weights, no meta templates"
+
+
+def test_bad_arguments_of_train_readouts_raise_value_error():
+    """Repeated or missing readouts are refused, naming what came."""
     with pytest.raises(ValueError, match="readouts: expected distinct readouts"):
         rnncourse.stacked_training.train_readouts(_task, ("last", "last"), seeds=(0,), **SETTING)
-
-
-def test_readout_choice_uses_only_its_readout():
-    """ReadoutChoice returns the chosen readout; the others get no gradient."""
-    from rnncourse.pooling import AttentionPooling, MaskedMean, ReadoutChoice
-    torch.manual_seed(0)
-    choice = ReadoutChoice({"mean": MaskedMean(), "attention": AttentionPooling(3)}, "mean")
-    states = torch.randn(2, 4, 3, requires_grad=True)
-    lengths = torch.tensor([4, 2])
-    out = choice(states, lengths)
-    assert torch.equal(out, rnncourse.pooling.masked_mean(states, lengths))
-    out.sum().backward()
-    assert all(p.grad is None or not p.grad.any()
-               for p in choice.readouts["attention"].parameters())
-    with pytest.raises(ValueError, match="choice: expected one of"):
-        ReadoutChoice({"mean": MaskedMean()}, "max")
+    with pytest.raises(ValueError, match="readouts: expected a non-empty sequence"):
+        rnncourse.stacked_training.train_readouts(_task, "last", seeds=(0,), **SETTING)
