@@ -36,11 +36,24 @@ __all__ = ["accuracy", "stack_accuracy", "train_readouts", "train_stack"]
 Task = Callable[..., LabelledBatch]  # called as task(n, generator=g) -> a batch of n sequences
 
 
-def _check_seeds(seeds: object) -> Sequence[int]:
+def _check_training(task: object, readouts: Sequence[object], seeds: object, steps: object,
+                    batch_size: object, lr: object) -> None:
+    """The checks :func:`train_stack` and :func:`train_readouts` share (ValueError if bad)."""
+    if not callable(task):
+        raise ValueError(f"task: expected a callable task(n, generator=g), got {task!r}")
+    for readout in readouts:
+        if not isinstance(readout, str) and not (
+            isinstance(readout, type) and issubclass(readout, nn.Module)
+        ):
+            raise ValueError("readout: expected a readout name or an nn.Module class, got "
+                             f"{type(readout).__name__} {readout!r:.60}")
     if (not isinstance(seeds, Sequence) or isinstance(seeds, str) or not seeds
             or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds)):
         raise ValueError(f"seeds: expected a non-empty sequence of ints, got {seeds!r}")
-    return seeds
+    check_int("steps", steps)
+    check_int("batch_size", batch_size)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr: expected a positive number, got {lr!r}")
 
 
 def train_stack(
@@ -95,18 +108,7 @@ def train_stack(
         >>> stack.size
         2
     """
-    if not callable(task):
-        raise ValueError(f"task: expected a callable task(n, generator=g), got {task!r}")
-    if not isinstance(readout, str) and not (
-        isinstance(readout, type) and issubclass(readout, nn.Module)
-    ):
-        raise ValueError("readout: expected a readout name or an nn.Module class, got "
-                         f"{type(readout).__name__} {readout!r:.60}")
-    _check_seeds(seeds)
-    steps, batch_size = check_int("steps", steps), check_int("batch_size", batch_size)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"lr: expected a positive number, got {lr!r}")
-
+    _check_training(task, [readout], seeds, steps, batch_size, lr)
     stack = StackedModels([_build(readout, seed, vocab_size, embedding_size, hidden_size,
                                   num_classes, recurrent=recurrent, mlp_size=mlp_size)
                            for seed in seeds])
@@ -267,9 +269,7 @@ def train_readouts(
     names = [r if isinstance(r, str) else getattr(r, "__name__", repr(r)) for r in readouts]
     if len(set(names)) != len(names):
         raise ValueError(f"readouts: expected distinct readouts, got {names}")
-    _check_seeds(seeds)
-    steps, batch_size = check_int("steps", steps), check_int("batch_size", batch_size)
-
+    _check_training(task, readouts, seeds, steps, batch_size, lr)
     group = _ReadoutGroups([[_build(r, seed, vocab_size, embedding_size, hidden_size, num_classes)
                              for seed in seeds] for r in readouts])
     _train(group, task, steps=steps, batch_size=batch_size, lr=lr, data_seed=data_seed,

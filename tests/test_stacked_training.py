@@ -212,8 +212,13 @@ def test_train_readouts_on_step_sees_every_copy():
 
 
 def test_bad_arguments_of_train_readouts_raise_value_error():
-    """Repeated or missing readouts are refused, naming what came."""
+    """Repeated or missing readouts, a readout that is not one and a bad lr are refused."""
     with pytest.raises(ValueError, match="readouts: expected distinct readouts"):
         rnncourse.stacked_training.train_readouts(_task, ("last", "last"), seeds=(0,), **SETTING)
     with pytest.raises(ValueError, match="readouts: expected a non-empty sequence"):
         rnncourse.stacked_training.train_readouts(_task, "last", seeds=(0,), **SETTING)
+    with pytest.raises(ValueError, match=r"lr: expected a positive number, got -1\.0"):
+        rnncourse.stacked_training.train_readouts(_task, ("last",), seeds=(0,),
+                                                  **(SETTING | {"lr": -1.0}))
+    with pytest.raises(ValueError, match=r"readout: expected a readout name or an nn\.Module"):
+        rnncourse.stacked_training.train_readouts(_task, ("last", 3), seeds=(0,), **SETTING)
