@@ -18,7 +18,7 @@ sequence's own T_n steps, and ``h_n`` holds [h^f_{T_n}; h^b_1] for every row.
 :class:`BiGRUClassifier` does either (``packed=True`` is right; ``packed=False`` is the bug,
 kept to measure it); :func:`bidirectional_last` is the masked readout of a padded output;
 :func:`train_each` trains one model per seed (packed sequences do not batch over seeds with
-``torch.func.vmap``, so seeds run one after another).
+``torch.func.vmap``, so seeds run one after another, or side by side in threads).
 
 Reference: M. Schuster and K. K. Paliwal, "Bidirectional recurrent neural networks", IEEE
 Transactions on Signal Processing, 1997.
@@ -27,6 +27,7 @@ Transactions on Signal Processing, 1997.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
@@ -116,6 +117,7 @@ def train_each(
     lr: float,
     data_seed: int = 1234,
     on_step: Callable[[nn.Module, int, int], object] | None = None,
+    workers: int = 1,
 ) -> list[nn.Module]:
     """One model per seed, ``torch.manual_seed(seed); build()``, trained with Adam on a task.
 
@@ -126,27 +128,41 @@ def train_each(
     ``on_step``, if given, is called as ``on_step(model, k, step)`` (model k of the list)
     before every step and once more after the last, without gradients, as in
     :func:`rnncourse.stacked_training.train_stack`. Returns the models in eval mode.
+
+    With ``workers`` > 1, every model is built first, one seed after another, and then
+    that many threads train them side by side (PyTorch releases the GIL inside its
+    operations, so two threads use two cores). Each model still computes exactly what it
+    would alone, provided that its training draws nothing from the global random generator
+    (no dropout): its batches come from its own generator. ``on_step`` is then called from
+    the threads, each model's calls in order.
     """
     if isinstance(seeds, str) or not seeds or any(
             isinstance(s, bool) or not isinstance(s, int) for s in seeds):
         raise ValueError(f"seeds: expected a non-empty sequence of ints, got {seeds!r}")
-    models = []
-    for k, seed in enumerate(seeds):
+    check_int("workers", workers)
+
+    def built(seed: int) -> nn.Module:
         torch.manual_seed(seed)
-        model = build()
+        return build()
+
+    def trained(k: int, model: nn.Module) -> nn.Module:
         task, data_g = make_task(), torch.Generator().manual_seed(data_seed)
 
-        def loss_fn(m: nn.Module, step: int, task: Callable[..., LabelledBatch] = task,
-                    g: torch.Generator = data_g, k: int = k) -> torch.Tensor:
+        def loss_fn(m: nn.Module, step: int) -> torch.Tensor:
             if on_step is not None:
                 with torch.no_grad():
                     on_step(m, k, step)
-            batch = task(batch_size, generator=g)
+            batch = task(batch_size, generator=data_g)
             return F.cross_entropy(m(batch.tokens, batch.lengths), batch.labels)
 
-        train(model, loss_fn, steps, lr=lr, desc=f"seed {seed}")
+        train(model, loss_fn, steps, lr=lr, desc=f"seed {seeds[k]}")
         if on_step is not None:
             with torch.no_grad():
                 on_step(model, k, steps)
-        models.append(model.eval())
-    return models
+        return model.eval()
+
+    if workers == 1:
+        return [trained(k, built(seed)) for k, seed in enumerate(seeds)]
+    models = [built(seed) for seed in seeds]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(trained, range(len(models)), models))

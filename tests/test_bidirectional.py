@@ -60,3 +60,30 @@ def test_train_each_builds_one_model_per_seed_on_the_same_batches():
     with pytest.raises(ValueError, match="seeds: expected a non-empty sequence of ints"):
         train_each(lambda: BiGRUClassifier(12, 4, 3, 2), lambda: task, seeds=(), steps=1,
                    batch_size=8, lr=1e-2)
+
+
+def test_train_each_in_two_threads_trains_the_same_models():
+    """workers=2 gives each model the weights it gets one after another, bit for bit."""
+    from rnncourse.labelled_sentences import EpochBatches
+
+    data = end_evidence_task(40, (2, 9), generator=torch.Generator().manual_seed(0))
+    kwargs = {"seeds": (0, 1, 2), "steps": 7, "batch_size": 16, "lr": 1e-2}
+    steps_seen = {1: [], 2: []}
+
+    def run(workers):
+        return train_each(lambda: BiGRUClassifier(12, 4, 3, 2),
+                          lambda: EpochBatches(data, 16, bucketed=True), workers=workers,
+                          on_step=lambda m, k, step: steps_seen[workers].append((k, step)),
+                          **kwargs)
+
+    one_by_one, threaded = run(1), run(2)
+    for alone, side_by_side in zip(one_by_one, threaded, strict=True):
+        assert not side_by_side.training
+        for a, b in zip(alone.parameters(), side_by_side.parameters(), strict=True):
+            assert torch.equal(a, b)
+    assert one_by_one[0].W_o.weight.ne(one_by_one[1].W_o.weight).any()  # the seeds differ
+    for k in range(3):  # each model's calls in order, whatever the interleaving
+        assert [s for j, s in steps_seen[2] if j == k] == list(range(8))
+    assert sorted(steps_seen[2]) == sorted(steps_seen[1])
+    with pytest.raises(ValueError, match="workers: expected a positive int, got 0"):
+        train_each(lambda: BiGRUClassifier(12, 4, 3, 2), lambda: data, workers=0, **kwargs)
