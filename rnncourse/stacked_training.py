@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
@@ -239,6 +240,7 @@ def train_readouts(
     num_classes: int = 2,
     data_seed: int = 1234,
     on_step: Callable[[nn.Module, int], object] | None = None,
+    workers: int = 1,
 ) -> dict[str, StackedModels]:
     """:func:`train_stack` for several readouts at once: R * K copies as one batched model.
 
@@ -250,6 +252,12 @@ def train_readouts(
     recurrence run vmapped over all R * K copies, and each readout and its output layer only
     over its own K copies. ``on_step`` sees the whole group as one model whose output is
     (R * K, N, C), copies in the order (readout 0: seeds..., readout 1: seeds..., ...).
+
+    With ``workers`` > 1 (and no ``on_step``), the readouts are split into that many groups,
+    all built first, one after another, and trained side by side in threads (PyTorch
+    releases the GIL inside its operations, so two threads use two cores), each group on
+    the same batches from its own generator. Every copy computes exactly what it computes
+    in one group, since its gradient is its own loss's and Adam is elementwise (tested).
 
     Returns:
         readout name (a class's ``__name__``) -> its K trained copies, as a
@@ -270,11 +278,29 @@ def train_readouts(
     if len(set(names)) != len(names):
         raise ValueError(f"readouts: expected distinct readouts, got {names}")
     _check_training(task, readouts, seeds, steps, batch_size, lr)
-    group = _ReadoutGroups([[_build(r, seed, vocab_size, embedding_size, hidden_size, num_classes)
-                             for seed in seeds] for r in readouts])
-    _train(group, task, steps=steps, batch_size=batch_size, lr=lr, data_seed=data_seed,
-           on_step=on_step, desc="+".join(names))
-    return dict(zip(names, group.trained(), strict=True))
+    check_int("workers", workers)
+    if workers > 1 and on_step is not None:
+        raise ValueError("on_step: expected None with workers > 1 (it sees one group, "
+                         f"not all {len(readouts)} readouts), got {on_step!r}")
+    chunks = [list(range(len(readouts)))[w::workers] for w in range(min(workers, len(readouts)))]
+    groups = [_ReadoutGroups([[_build(readouts[r], seed, vocab_size, embedding_size, hidden_size,
+                                      num_classes) for seed in seeds] for r in chunk])
+              for chunk in chunks]  # built one after another: _build seeds the global generator
+
+    def trained(chunk: list[int], group: _ReadoutGroups) -> list[StackedModels]:
+        _train(group, task if len(chunks) == 1 else copy.deepcopy(task), steps=steps,
+               batch_size=batch_size, lr=lr, data_seed=data_seed, on_step=on_step,
+               desc="+".join(names[r] for r in chunk))
+        return group.trained()
+
+    if len(chunks) == 1:
+        results = [trained(chunks[0], groups[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+            results = list(pool.map(trained, chunks, groups))
+    stacks = {r: stack for chunk, result in zip(chunks, results, strict=True)
+              for r, stack in zip(chunk, result, strict=True)}
+    return {names[r]: stacks[r] for r in range(len(readouts))}
 
 
 @torch.no_grad()

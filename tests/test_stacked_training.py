@@ -222,3 +222,23 @@ def test_bad_arguments_of_train_readouts_raise_value_error():
                                                   **(SETTING | {"lr": -1.0}))
     with pytest.raises(ValueError, match=r"readout: expected a readout name or an nn\.Module"):
         rnncourse.stacked_training.train_readouts(_task, ("last", 3), seeds=(0,), **SETTING)
+
+
+def test_train_readouts_in_two_threads_trains_the_same_copies():
+    """workers=2 splits the readouts into two groups trained side by side: same weights."""
+    readouts = ("last", "attention", PaddedEnd)
+    one_group = rnncourse.stacked_training.train_readouts(_task, readouts, seeds=(0, 1), **SETTING)
+    two_groups = rnncourse.stacked_training.train_readouts(_task, readouts, seeds=(0, 1),
+                                                           workers=2, **SETTING)
+    assert list(two_groups) == list(one_group) == ["last", "attention", "PaddedEnd"]
+    for name, stack in one_group.items():
+        for mine, theirs in zip(two_groups[name].stacked, stack.stacked, strict=True):
+            torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6, msg=name)
+    assert not torch.allclose(one_group["last"].stacked[0], one_group["PaddedEnd"].stacked[0],
+                              atol=1e-3), "trained copies differ by readout (not a vacuous check)"
+    with pytest.raises(ValueError, match="workers: expected a positive int, got 0"):
+        rnncourse.stacked_training.train_readouts(_task, readouts, seeds=(0,), workers=0,
+                                                  **SETTING)
+    with pytest.raises(ValueError, match="on_step: expected None with workers > 1"):
+        rnncourse.stacked_training.train_readouts(_task, readouts, seeds=(0,), workers=2,
+                                                  on_step=lambda m, s: None, **SETTING)
