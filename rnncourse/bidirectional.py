@@ -129,24 +129,26 @@ def train_each(
     before every step and once more after the last, without gradients, as in
     :func:`rnncourse.stacked_training.train_stack`. Returns the models in eval mode.
 
-    With ``workers`` > 1, every model is built first, one seed after another, and then
-    that many threads train them side by side (PyTorch releases the GIL inside its
-    operations, so two threads use two cores). Each model still computes exactly what it
-    would alone, provided that its training draws nothing from the global random generator
-    (no dropout): its batches come from its own generator. ``on_step`` is then called from
-    the threads, each model's calls in order.
+    With ``workers`` > 1, every model and its task are made first, in the order of the
+    seeds (``manual_seed(seed); build()``, then ``make_task()``), and then that many threads
+    train them side by side (PyTorch releases the GIL inside its operations, so two threads
+    use two cores). Each model still computes exactly what it would alone, provided that
+    its training draws nothing from the global random generator (no dropout): its batches
+    come from its own task and generator. ``on_step`` is then called from the threads,
+    each model's calls in order.
     """
     if isinstance(seeds, str) or not seeds or any(
             isinstance(s, bool) or not isinstance(s, int) for s in seeds):
         raise ValueError(f"seeds: expected a non-empty sequence of ints, got {seeds!r}")
     check_int("workers", workers)
 
-    def built(seed: int) -> nn.Module:
+    def made(seed: int) -> tuple[nn.Module, Callable[..., LabelledBatch]]:
         torch.manual_seed(seed)
-        return build()
+        model = build()
+        return model, make_task()
 
-    def trained(k: int, model: nn.Module) -> nn.Module:
-        task, data_g = make_task(), torch.Generator().manual_seed(data_seed)
+    def trained(k: int, model: nn.Module, task: Callable[..., LabelledBatch]) -> nn.Module:
+        data_g = torch.Generator().manual_seed(data_seed)
 
         def loss_fn(m: nn.Module, step: int) -> torch.Tensor:
             if on_step is not None:
@@ -162,7 +164,7 @@ def train_each(
         return model.eval()
 
     if workers == 1:
-        return [trained(k, built(seed)) for k, seed in enumerate(seeds)]
-    models = [built(seed) for seed in seeds]
+        return [trained(k, *made(seed)) for k, seed in enumerate(seeds)]
+    models, tasks = zip(*[made(seed) for seed in seeds], strict=True)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(trained, range(len(models)), models))
+        return list(pool.map(trained, range(len(models)), models, tasks))

@@ -253,11 +253,15 @@ def train_readouts(
     over its own K copies. ``on_step`` sees the whole group as one model whose output is
     (R * K, N, C), copies in the order (readout 0: seeds..., readout 1: seeds..., ...).
 
-    With ``workers`` > 1 (and no ``on_step``), the readouts are split into that many groups,
-    all built first, one after another, and trained side by side in threads (PyTorch
-    releases the GIL inside its operations, so two threads use two cores), each group on
-    the same batches from its own generator. Every copy computes exactly what it computes
-    in one group, since its gradient is its own loss's and Adam is elementwise (tested).
+    With ``workers`` > 1 (and no ``on_step``), the readouts are dealt into
+    ``min(workers, R)`` groups (readout r into group r mod workers), all built first, one
+    after another, and trained side by side in threads (PyTorch releases the GIL inside its
+    operations, so two threads use two cores). The ``steps`` batches are drawn from ``task``
+    first, in the calling thread, exactly as one group would draw them, and every group
+    trains on that same list. Every copy then computes exactly what it computes in one
+    group, since its gradient is its own loss's and Adam is elementwise (tested), unless a
+    loss stops being finite: :func:`rnncourse.train.train` stops a group there, so one
+    diverging copy stops its own group only.
 
     Returns:
         readout name (a class's ``__name__``) -> its K trained copies, as a
@@ -287,15 +291,21 @@ def train_readouts(
                                       num_classes) for seed in seeds] for r in chunk])
               for chunk in chunks]  # built one after another: _build seeds the global generator
 
-    def trained(chunk: list[int], group: _ReadoutGroups) -> list[StackedModels]:
-        _train(group, task if len(chunks) == 1 else copy.deepcopy(task), steps=steps,
-               batch_size=batch_size, lr=lr, data_seed=data_seed, on_step=on_step,
-               desc="+".join(names[r] for r in chunk))
-        return group.trained()
-
     if len(chunks) == 1:
-        results = [trained(chunks[0], groups[0])]
+        _train(groups[0], task, steps=steps, batch_size=batch_size, lr=lr, data_seed=data_seed,
+               on_step=on_step, desc="+".join(names))
+        results = [groups[0].trained()]
     else:
+        data_g = torch.Generator().manual_seed(data_seed)  # the batches one group would draw
+        batches = [task(batch_size, generator=data_g) for _ in range(steps)]
+
+        def trained(chunk: list[int], group: _ReadoutGroups) -> list[StackedModels]:
+            replay = iter(batches)
+            _train(group, lambda _n, **_kwargs: next(replay), steps=steps, batch_size=batch_size,
+                   lr=lr, data_seed=data_seed, on_step=None,
+                   desc="+".join(names[r] for r in chunk))
+            return group.trained()
+
         with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
             results = list(pool.map(trained, chunks, groups))
     stacks = {r: stack for chunk, result in zip(chunks, results, strict=True)
