@@ -300,7 +300,7 @@ def train_readouts(
         batches = [task(batch_size, generator=data_g) for _ in range(steps)]
 
         def trained(chunk: list[int], group: _ReadoutGroups) -> list[StackedModels]:
-            replay = iter(batches)
+            replay = iter(batches)  # the replay ignores _train's own generator
             _train(group, lambda _n, **_kwargs: next(replay), steps=steps, batch_size=batch_size,
                    lr=lr, data_seed=data_seed, on_step=None,
                    desc="+".join(names[r] for r in chunk))

@@ -7,6 +7,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnncourse.bidirectional import BiGRUClassifier, bidirectional_last, train_each
 from rnncourse.classification_tasks import end_evidence_task
+from rnncourse.labelled_sentences import EpochBatches
 
 
 def test_bidirectional_last_of_a_packed_output_is_h_n():
@@ -64,8 +65,6 @@ def test_train_each_builds_one_model_per_seed_on_the_same_batches():
 
 def test_train_each_in_two_threads_trains_the_same_models():
     """workers=2 gives each model the weights it gets one after another, bit for bit."""
-    from rnncourse.labelled_sentences import EpochBatches
-
     data = end_evidence_task(40, (2, 9), generator=torch.Generator().manual_seed(0))
     kwargs = {"seeds": (0, 1, 2), "steps": 7, "batch_size": 16, "lr": 1e-2}
     steps_seen = {1: [], 2: []}

@@ -12,6 +12,7 @@ import rnncourse.stacked_training
 from rnncourse.classification_tasks import end_evidence_task, spread_evidence_task
 from rnncourse.classifier import SequenceClassifier
 from rnncourse.ensemble import StackedModels
+from rnncourse.labelled_sentences import EpochBatches
 from rnncourse.stacked_training import stack_accuracy, train_stack
 from rnncourse.train import train
 
@@ -230,14 +231,17 @@ def test_train_readouts_in_two_threads_trains_the_same_copies():
     Also with a stateful task behind a plain function (an epoch walk), which the two
     threads must not share: the batches are drawn once and both groups train on them.
     """
-    from rnncourse.labelled_sentences import EpochBatches
-
     data = end_evidence_task(40, (2, 9), generator=torch.Generator().manual_seed(0))
     readouts = ("last", "attention", PaddedEnd)
+
     def wrapped_epochs():
         """A stateful task behind a plain function, which deepcopy would not copy."""
         epochs = EpochBatches(data, 8, bucketed=True)
-        return lambda n, generator: epochs.__call__(n, generator=generator)
+
+        def task(n, generator):
+            return epochs(n, generator)
+
+        return task
 
     for make_task in (lambda: _task, wrapped_epochs):
         one_group = rnncourse.stacked_training.train_readouts(make_task(), readouts,
