@@ -4,8 +4,9 @@ Taught in chapter 5 (teacher forcing against free running and scheduled sampling
 comparison of regimes gives each the same model, data and budget, and the same tuning: the
 learning rate is chosen **per regime** on validation data (the best mean over seeds), and
 only then is the test metric read, at that learning rate. The result of a regime is the
-spread of its seeds, not one number, and a difference is claimed only where the seeds'
-ranges do not overlap (:func:`separated`).
+spread of its seeds, not one number. :func:`separated` is the coarse test (the seeds'
+ranges do not overlap); since copies of one seed share their initial weights and batches
+in every regime, chapter 5 also compares regimes paired by seed.
 
 :class:`RegimeGrid` lays the K = R x A x S copies of a stacked model out in that order
 (regime-major, then learning rate, then seed), gives each copy its epsilon at every step,
